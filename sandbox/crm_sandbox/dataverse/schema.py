@@ -1,0 +1,426 @@
+"""The Dataverse tables the sandbox serves, described as data.
+
+Everything the emulator exposes (metadata endpoints, `$metadata`, validation, storage columns, the
+seed generator) is derived from these definitions, so a new table or column is added here once.
+Names, types and option values follow Microsoft's published `contact`/`account` reference; the
+custom tables use the `new_` publisher prefix and option values starting at 100000000, as real
+custom solutions do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# AttributeTypeCode values (AttributeMetadata.AttributeType) used by the sandbox.
+STRING = "String"
+MEMO = "Memo"
+INTEGER = "Integer"
+BIGINT = "BigInt"
+DECIMAL = "Decimal"
+DOUBLE = "Double"
+MONEY = "Money"
+BOOLEAN = "Boolean"
+DATETIME = "DateTime"
+LOOKUP = "Lookup"
+CUSTOMER = "Customer"
+OWNER = "Owner"
+PICKLIST = "Picklist"
+STATE = "State"
+STATUS = "Status"
+UNIQUEIDENTIFIER = "Uniqueidentifier"
+VIRTUAL = "Virtual"
+
+LOOKUP_TYPES = frozenset({LOOKUP, CUSTOMER, OWNER})
+CHOICE_TYPES = frozenset({PICKLIST, STATE, STATUS})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice value with its English (1033) label."""
+
+    value: int
+    label: str
+    state: int | None = None  # StatusAttributeMetadata options carry the statecode they belong to
+
+
+@dataclass(frozen=True)
+class OptionSet:
+    """A local or global choice (option set)."""
+
+    name: str
+    options: tuple[Option, ...]
+    is_global: bool = False
+    option_set_type: str = "Picklist"  # Picklist | State | Status | Boolean
+
+    def label_of(self, value: int) -> str | None:
+        """Return the label of `value`, or None when it is not an option."""
+        return next((o.label for o in self.options if o.value == value), None)
+
+
+@dataclass(frozen=True)
+class BooleanOptionSet:
+    """The two-option set behind a Boolean column (TrueOption is Value 1, FalseOption Value 0)."""
+
+    name: str
+    true_label: str
+    false_label: str
+    is_global: bool = True
+
+
+@dataclass(frozen=True)
+class Column:
+    """One attribute of a table, as AttributeMetadata describes it."""
+
+    logical_name: str
+    attribute_type: str
+    display_name: str
+    type_name: str = ""  # AttributeTypeName.Value; derived from attribute_type when empty
+    max_length: int | None = None
+    required_level: str = "None"  # None | SystemRequired | ApplicationRequired | Recommended
+    valid_for_create: bool = True
+    valid_for_update: bool = True
+    valid_for_read: bool = True
+    date_only: bool = False  # DateTime with DateTimeFormat DateOnly
+    option_set: OptionSet | BooleanOptionSet | None = None
+    targets: tuple[str, ...] = ()  # lookups: logical names of the tables the lookup may point to
+    is_primary_id: bool = False
+    is_primary_name: bool = False
+    default: object = None
+    precision: int | None = None  # Decimal/Money/Double
+
+    @property
+    def attribute_type_name(self) -> str:
+        """AttributeTypeName.Value, e.g. StringType or MultiSelectPicklistType."""
+        return self.type_name or f"{self.attribute_type}Type"
+
+    @property
+    def is_lookup(self) -> bool:
+        """True for Lookup, Customer and Owner columns (read as `_<name>_value`)."""
+        return self.attribute_type in LOOKUP_TYPES
+
+    @property
+    def is_multiselect(self) -> bool:
+        """True for multi-select choices (AttributeType Virtual, MultiSelectPicklistType)."""
+        return self.attribute_type_name == "MultiSelectPicklistType"
+
+    @property
+    def read_name(self) -> str:
+        """The property name in Web API responses (`_x_value` for lookups)."""
+        return f"_{self.logical_name}_value" if self.is_lookup else self.logical_name
+
+    def navigation_property(self, target: str) -> str:
+        """Single-valued navigation property used with `@odata.bind` for `target`."""
+        return f"{self.logical_name}_{target}" if len(self.targets) > 1 else self.logical_name
+
+
+@dataclass(frozen=True)
+class Table:
+    """One Dataverse table (EntityMetadata)."""
+
+    logical_name: str
+    entity_set_name: str
+    display_name: str
+    primary_id: str
+    primary_name: str
+    columns: tuple[Column, ...]
+    is_custom: bool = False
+    is_activity: bool = False
+    change_tracking: bool = True
+    alternate_keys: tuple[tuple[str, ...], ...] = ()
+    object_type_code: int = 0
+    supports_multiple: bool = True  # CreateMultiple/UpdateMultiple/UpsertMultiple available
+    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Index columns by logical name and by Web API read name."""
+        for column in self.columns:
+            self._by_name[column.logical_name] = column
+            self._by_name[column.read_name] = column
+
+    @property
+    def schema_name(self) -> str:
+        """SchemaName: the logical name with the publisher-style capitalisation."""
+        if self.is_custom:
+            prefix, _, rest = self.logical_name.partition("_")
+            return f"{prefix}_{rest.capitalize()}"
+        return self.logical_name.capitalize()
+
+    def column(self, name: str) -> Column | None:
+        """Find a column by logical name or read name (`_x_value`)."""
+        return self._by_name.get(name)
+
+
+# --- option sets -------------------------------------------------------------------------------
+
+STATE_ACTIVE_INACTIVE = (Option(0, "Active"), Option(1, "Inactive"))
+STATUS_ACTIVE_INACTIVE = (Option(1, "Active", state=0), Option(2, "Inactive", state=1))
+
+PRIORITY = OptionSet(
+    "new_priority",
+    (Option(100000000, "Low"), Option(100000001, "Medium"), Option(100000002, "High")),
+    is_global=True,
+)
+
+OPT_OUTS: tuple[tuple[str, str, str, str], ...] = (
+    # logical name, display name, true label, false label (Microsoft's contact reference)
+    ("donotemail", "Do not allow Emails", "Do Not Allow", "Allow"),
+    ("donotbulkemail", "Do not allow Bulk Emails", "Do Not Allow", "Allow"),
+    ("donotphone", "Do not allow Phone Calls", "Do Not Allow", "Allow"),
+    ("donotfax", "Do not allow Faxes", "Do Not Allow", "Allow"),
+    ("donotpostalmail", "Do not allow Mails", "Do Not Allow", "Allow"),
+    ("donotbulkpostalmail", "Do not allow Bulk Mails", "Yes", "No"),
+    ("donotsendmm", "Send Marketing Materials", "Do Not Send", "Send"),
+)
+
+
+def _boolean(table: str, name: str, display: str, true: str, false: str, **kw: object) -> Column:
+    return Column(
+        name, BOOLEAN, display, option_set=BooleanOptionSet(f"{table}_{name}", true, false), **kw  # type: ignore[arg-type]
+    )
+
+
+def _state_status(table: str) -> tuple[Column, Column]:
+    return (
+        Column(
+            "statecode",
+            STATE,
+            "Status",
+            required_level="SystemRequired",
+            valid_for_create=False,
+            option_set=OptionSet(f"{table}_statecode", STATE_ACTIVE_INACTIVE, option_set_type="State"),
+            default=0,
+        ),
+        Column(
+            "statuscode",
+            STATUS,
+            "Status Reason",
+            option_set=OptionSet(
+                f"{table}_statuscode", STATUS_ACTIVE_INACTIVE, option_set_type="Status"
+            ),
+            default=1,
+        ),
+    )
+
+
+def _system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
+    return (
+        Column(
+            primary_id,
+            UNIQUEIDENTIFIER,
+            table.capitalize(),
+            is_primary_id=True,
+            required_level="SystemRequired",
+            valid_for_update=False,
+        ),
+        Column("createdon", DATETIME, "Created On", valid_for_create=False, valid_for_update=False),
+        Column("modifiedon", DATETIME, "Modified On", valid_for_create=False, valid_for_update=False),
+        Column(
+            "versionnumber",
+            BIGINT,
+            "Version Number",
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
+        Column("ownerid", OWNER, "Owner", targets=("systemuser", "team")),
+        *_state_status(table),
+    )
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+CONTACT = Table(
+    "contact",
+    "contacts",
+    "Contact",
+    primary_id="contactid",
+    primary_name="fullname",
+    object_type_code=2,
+    columns=(
+        *_system_columns("contact", "contactid"),
+        Column("firstname", STRING, "First Name", max_length=50, required_level="Recommended"),
+        Column("lastname", STRING, "Last Name", max_length=50, required_level="ApplicationRequired"),
+        Column(
+            "fullname",
+            STRING,
+            "Full Name",
+            max_length=160,
+            is_primary_name=True,
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
+        Column("emailaddress1", STRING, "Email", max_length=100),
+        Column("telephone1", STRING, "Business Phone", max_length=50),
+        Column("jobtitle", STRING, "Job Title", max_length=100),
+        Column("address1_city", STRING, "Address 1: City", max_length=80),
+        Column("description", MEMO, "Description", max_length=2000),
+        Column("birthdate", DATETIME, "Birthday", date_only=True),
+        Column(
+            "gendercode",
+            PICKLIST,
+            "Gender",
+            option_set=OptionSet("contact_gendercode", (Option(1, "Male"), Option(2, "Female"))),
+        ),
+        Column("annualincome", MONEY, "Annual Income", precision=2),
+        Column("numberofchildren", INTEGER, "No. of Children"),
+        Column("parentcustomerid", CUSTOMER, "Company Name", targets=("account", "contact")),
+        *(_boolean("contact", n, d, t, f, default=False) for n, d, t, f in OPT_OUTS),
+        _boolean("contact", "followemail", "Follow Email Activity", "Allow", "Do Not Allow", default=True),
+    ),
+)
+
+ACCOUNT = Table(
+    "account",
+    "accounts",
+    "Account",
+    primary_id="accountid",
+    primary_name="name",
+    object_type_code=1,
+    columns=(
+        *_system_columns("account", "accountid"),
+        Column(
+            "name",
+            STRING,
+            "Account Name",
+            max_length=160,
+            required_level="ApplicationRequired",
+            is_primary_name=True,
+        ),
+        Column("accountnumber", STRING, "Account Number", max_length=20),
+        Column("emailaddress1", STRING, "Email", max_length=100),
+        Column("revenue", MONEY, "Annual Revenue", precision=2),
+        Column("numberofemployees", INTEGER, "Number of Employees"),
+        Column(
+            "industrycode",
+            PICKLIST,
+            "Industry",
+            option_set=OptionSet(
+                "account_industrycode",
+                (
+                    Option(1, "Accounting"),
+                    Option(7, "Consulting"),
+                    Option(19, "Retail"),
+                    Option(33, "Software"),
+                ),
+            ),
+        ),
+        Column("primarycontactid", LOOKUP, "Primary Contact", targets=("contact",)),
+    ),
+)
+
+PROJECT = Table(
+    "new_project",
+    "new_projects",
+    "Project",
+    primary_id="new_projectid",
+    primary_name="new_name",
+    is_custom=True,
+    object_type_code=10010,
+    alternate_keys=(("new_code",),),
+    columns=(
+        *_system_columns("new_project", "new_projectid"),
+        Column(
+            "new_name",
+            STRING,
+            "Name",
+            max_length=100,
+            required_level="ApplicationRequired",
+            is_primary_name=True,
+        ),
+        Column("new_code", STRING, "Code", max_length=20),
+        Column("new_contactid", LOOKUP, "Contact", targets=("contact",)),
+        Column(
+            "new_stage",
+            PICKLIST,
+            "Stage",
+            option_set=OptionSet(
+                "new_project_new_stage",
+                (
+                    Option(100000000, "Planned"),
+                    Option(100000001, "Running"),
+                    Option(100000002, "Done"),
+                ),
+            ),
+        ),
+        Column(
+            "new_channels",
+            VIRTUAL,
+            "Channels",
+            type_name="MultiSelectPicklistType",
+            option_set=OptionSet(
+                "new_project_new_channels",
+                (
+                    Option(100000000, "Email"),
+                    Option(100000001, "SMS"),
+                    Option(100000002, "Phone"),
+                    Option(100000003, "Post"),
+                ),
+            ),
+        ),
+        Column("new_priority", PICKLIST, "Priority", option_set=PRIORITY),
+        Column("new_budget", DECIMAL, "Budget", precision=2),
+        Column("new_startdate", DATETIME, "Start Date", date_only=True),
+    ),
+)
+
+PROJECT_TASK = Table(
+    "new_projecttask",
+    "new_projecttasks",
+    "Project Task",
+    primary_id="new_projecttaskid",
+    primary_name="new_name",
+    is_custom=True,
+    object_type_code=10011,
+    columns=(
+        *_system_columns("new_projecttask", "new_projecttaskid"),
+        Column(
+            "new_name",
+            STRING,
+            "Name",
+            max_length=100,
+            required_level="ApplicationRequired",
+            is_primary_name=True,
+        ),
+        Column("new_projectid", LOOKUP, "Project", targets=("new_project",)),
+        Column("new_hours", DOUBLE, "Hours", precision=2),
+        Column("new_priority", PICKLIST, "Priority", option_set=PRIORITY),
+    ),
+)
+
+# Entity set name is not logical name + "s", and the table has no change tracking:
+# clients must read EntitySetName from metadata and fall back to `modifiedon` polling.
+CATEGORY = Table(
+    "new_category",
+    "new_categories",
+    "Category",
+    primary_id="new_categoryid",
+    primary_name="new_name",
+    is_custom=True,
+    change_tracking=False,
+    supports_multiple=False,
+    object_type_code=10012,
+    columns=(
+        *_system_columns("new_category", "new_categoryid"),
+        Column(
+            "new_name",
+            STRING,
+            "Name",
+            max_length=100,
+            required_level="ApplicationRequired",
+            is_primary_name=True,
+        ),
+        Column("new_colour", STRING, "Colour", max_length=7),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (CONTACT, ACCOUNT, PROJECT, PROJECT_TASK, CATEGORY)
+GLOBAL_OPTION_SETS: tuple[OptionSet, ...] = (PRIORITY,)
+
+
+def table_by_logical_name(name: str, tables: tuple[Table, ...] = TABLES) -> Table | None:
+    """Find a table by its logical name (case-sensitive, as Dataverse is)."""
+    return next((t for t in tables if t.logical_name == name), None)
+
+
+def table_by_entity_set(name: str, tables: tuple[Table, ...] = TABLES) -> Table | None:
+    """Find a table by its entity set name (case-sensitive, as Dataverse is)."""
+    return next((t for t in tables if t.entity_set_name == name), None)

@@ -1,0 +1,1 @@
+"""Singer tap for Microsoft Dynamics 365 (Dataverse)."""
