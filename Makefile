@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 export MELTANO_CLI_DISABLE_VERSION_CHECK := true
-export UV_CONSTRAINT := $(CURDIR)/requirements/lock.txt
 # Meltano 4 logs go under ~/.local/state by default; keep them inside the project.
 export XDG_STATE_HOME := $(CURDIR)/.meltano/xdg-state
 
