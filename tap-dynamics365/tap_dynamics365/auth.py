@@ -1,0 +1,155 @@
+"""Entra ID client-credentials authentication for the Dataverse Web API, via MSAL."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+import msal
+import requests
+from singer_sdk.authenticators import APIAuthenticatorBase
+
+#: Authority hosts MSAL knows; any other host (a sovereign cloud proxy, the sandbox) must be
+#: marked as "known to the developer" so MSAL never calls login.microsoftonline.com about it.
+MICROSOFT_AUTHORITY_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login-us.microsoftonline.com",
+    }
+)
+
+
+class AuthenticationError(Exception):
+    """Entra ID refused to issue a token; the message carries Entra's error, never the secret."""
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A certificate credential: PEM file with the private key (and certificate) + thumbprint."""
+
+    path: str
+    thumbprint: str
+    password: str | None = None
+
+    def as_msal_credential(self) -> dict[str, str]:
+        """Return the `client_credential` dict MSAL expects for certificate credentials."""
+        credential = {
+            "private_key": Path(self.path).read_text(encoding="utf-8"),
+            "thumbprint": self.thumbprint,
+        }
+        if self.password:
+            credential["passphrase"] = self.password
+        return credential
+
+
+class DataverseAuthenticator(APIAuthenticatorBase):
+    """Bearer tokens from `msal.ConfidentialClientApplication.acquire_token_for_client`.
+
+    MSAL's token cache reuses a token until it has less than five minutes left, so every
+    request simply asks MSAL. A request answered with 401 is re-sent once with a new token:
+    the cached token is dropped first (MSAL has no `force_refresh` for client credentials).
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        resource_url: str,
+        authority_host: str,
+        verify: str | bool = True,
+        client_secret: str | None = None,
+        certificate: ClientCertificate | None = None,
+    ) -> None:
+        """Prepare (but do not yet call) the MSAL application; `verify` is a CA bundle path."""
+        super().__init__()
+        self._client_id = client_id
+        self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
+        self._scopes = [f"{resource_url.rstrip('/')}/.default"]
+        # MSAL gets its own session: the API session authenticates through this class.
+        self._http_client = requests.Session()
+        self._http_client.verify = verify
+        self._credential: str | dict[str, str] | None = (
+            certificate.as_msal_credential() if certificate else client_secret
+        )
+        host = authority_host.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        self._microsoft_authority = host in MICROSOFT_AUTHORITY_HOSTS
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._lock = threading.Lock()
+
+    def _new_app(self) -> msal.ConfidentialClientApplication:
+        if self._microsoft_authority:
+            return msal.ConfidentialClientApplication(
+                self._client_id,
+                client_credential=self._credential,
+                authority=self._authority,
+                http_client=self._http_client,
+            )
+        return msal.ConfidentialClientApplication(
+            self._client_id,
+            client_credential=self._credential,
+            authority=self._authority,
+            validate_authority=False,
+            instance_discovery=False,
+            http_client=self._http_client,
+        )
+
+    def access_token(self) -> str:
+        """Return a valid access token, from MSAL's cache when it has one."""
+        with self._lock:
+            if self._app is None:
+                try:
+                    self._app = self._new_app()
+                except ValueError as exc:  # authority discovery failed
+                    msg = f"Cannot use authority {self._authority}: {exc}"
+                    raise AuthenticationError(msg) from exc
+            result = self._app.acquire_token_for_client(scopes=self._scopes)
+        if "access_token" not in result:
+            msg = (
+                f"Entra ID refused the client credentials for client_id {self._client_id} "
+                f"at {self._authority}: {result.get('error')}: {result.get('error_description')}"
+            )
+            raise AuthenticationError(msg)
+        return t.cast("str", result["access_token"])
+
+    def invalidate(self) -> None:
+        """Drop cached access tokens so the next request fetches a new one."""
+        with self._lock:
+            if self._app is None:
+                return
+            cache = self._app.token_cache
+            for token in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+                cache.remove_at(token)
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Set the bearer token and arm the one-time retry on 401.
+
+        The base class would also rewrite the URL's query string, which must not happen to
+        Dataverse's opaque `@odata.nextLink`/`@odata.deltaLink` URLs.
+        """
+        request.headers["Authorization"] = f"Bearer {self.access_token()}"
+        if self._retry_on_401 not in request.hooks["response"]:
+            request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: t.Any) -> requests.Response:
+        """Re-send a request rejected with 401 once, with a freshly issued token.
+
+        Same technique as `requests.auth.HTTPDigestAuth`: the retried request goes straight
+        through the connection adapter, so this hook does not run for it again.
+        """
+        if response.status_code != 401 or response.connection is None:
+            return response
+        self.invalidate()
+        retry = response.request.copy()
+        retry.headers["Authorization"] = f"Bearer {self.access_token()}"
+        response.content  # noqa: B018  # drain, so the connection can be reused
+        response.close()
+        new_response: requests.Response = response.connection.send(retry, **kwargs)
+        new_response.history.append(response)
+        new_response.request = retry
+        return new_response

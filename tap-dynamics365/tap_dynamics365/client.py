@@ -1,0 +1,318 @@
+"""The shared Dataverse Web API client: session, TLS, auth, errors and the retry policy.
+
+The tap's streams and `target-dynamics365` both use this module, so the vendor's auth,
+session and retry behaviour exist once. Streams plug `DataverseClient.retry` into the
+SDK's backoff hooks; direct calls (`get_json`, `iter_values`, `post`, `patch`) apply the
+same policy through `RetryPolicy.wrap`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import typing as t
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import backoff
+import msgspec
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_dynamics365.auth import ClientCertificate, DataverseAuthenticator
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterator, Mapping
+
+    from backoff.types import Details
+
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_API_VERSION = "v9.2"
+EXPIRED_VERSION_STAMP = "0x80044352"  # delta token older than ExpireChangeTrackingInDays
+
+#: Sent with every request, as Microsoft's Web API samples do.
+ODATA_HEADERS = {
+    "Accept": "application/json",
+    "OData-MaxVersion": "4.0",
+    "OData-Version": "4.0",
+    "If-None-Match": "null",
+}
+
+
+class DataverseAPIError(FatalAPIError):
+    """A non-retriable Web API error, carrying Dataverse's `{"error":{"code","message"}}`."""
+
+    def __init__(self, status: int, code: str, message: str, request: str) -> None:
+        """Keep the HTTP status, Dataverse's hex code and message, and `METHOD path`."""
+        super().__init__(f"{status} {code or '-'}: {message} ({request})")
+        self.status = status
+        self.code = code
+        self.error_message = message
+
+
+class ForbiddenError(DataverseAPIError):
+    """403: the application user lacks a privilege on the table."""
+
+
+class DeltaTokenExpiredError(DataverseAPIError):
+    """The change-tracking token is older than the org keeps changes; a full sync is needed."""
+
+
+class RetriableDataverseError(RetriableAPIError):
+    """429, 503 or another transient 5xx; `retry_after` holds the server's hint in seconds."""
+
+    def __init__(self, message: str, response: requests.Response) -> None:
+        """Read `Retry-After` (seconds) from the response, when present."""
+        super().__init__(message, response)
+        self.retry_after = _retry_after_seconds(response)
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP-date; Dataverse sends seconds, so back off normally instead
+        return None
+
+
+class _ErrorBody(msgspec.Struct):
+    code: str = ""
+    message: str = ""
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    error: _ErrorBody | None = None
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorEnvelope)
+
+
+def parse_error(response: requests.Response) -> tuple[str, str]:
+    """Return Dataverse's (code, message) for an error response, or ("", reason/text)."""
+    try:
+        body = _error_decoder.decode(response.content).error
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        body = None
+    if body is None:
+        return "", (response.text[:500] or response.reason or "")
+    return body.code, body.message
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to retry and how long to wait: one policy for streams and direct client calls.
+
+    Retries 429 and 5xx responses (plus connection errors and timeouts) up to `max_retries`
+    times. A `Retry-After` header is honoured as given; otherwise the wait grows
+    exponentially (`base` * 2**n, capped at `cap` seconds, with jitter).
+    """
+
+    max_retries: int = 8
+    base: float = 1.0
+    cap: float = 60.0
+
+    retriable_exceptions: t.ClassVar[tuple[type[Exception], ...]] = (
+        ConnectionResetError,
+        RetriableAPIError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    )
+
+    def max_tries(self) -> int:
+        """Return the number of attempts in total, the first one included."""
+        return self.max_retries + 1
+
+    def wait_generator(self) -> Generator[float, Exception | None, None]:
+        """Yield waits for `backoff`, which sends in each failure (primed with None)."""
+        attempt = 0
+        exception = yield 0.0  # primed by backoff with send(None)
+        while True:
+            retry_after = getattr(exception, "retry_after", None)
+            if retry_after is not None:
+                wait = retry_after
+            else:
+                wait = min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)
+            attempt += 1
+            exception = yield wait
+
+    def validate(self, response: requests.Response) -> None:
+        """Raise the matching error for a failed response; return for 1xx-3xx."""
+        status = response.status_code
+        if status < HTTPStatus.BAD_REQUEST:
+            return
+        code, message = parse_error(response)
+        request = f"{response.request.method} {urlsplit(response.url).path}"
+        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            msg = f"{status} {code or '-'}: {message} ({request})"
+            raise RetriableDataverseError(msg, response)
+        if code == EXPIRED_VERSION_STAMP:
+            raise DeltaTokenExpiredError(status, code, message, request)
+        if status == HTTPStatus.FORBIDDEN:
+            raise ForbiddenError(status, code, message, request)
+        raise DataverseAPIError(status, code, message, request)
+
+    def wrap(
+        self,
+        func: Callable[..., requests.Response],
+        on_backoff: Callable[[Details], None] | None = None,
+    ) -> Callable[..., requests.Response]:
+        """Decorate `func` with this policy (what the SDK does for stream requests)."""
+        return backoff.on_exception(
+            self.wait_generator,
+            self.retriable_exceptions,
+            max_tries=self.max_tries,
+            jitter=None,
+            on_backoff=on_backoff,
+            logger=None,
+        )(func)
+
+
+class DataverseClient:
+    """One authenticated `requests.Session` for one Dataverse environment's Web API."""
+
+    def __init__(
+        self,
+        *,
+        resource_url: str,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str | None = None,
+        certificate: ClientCertificate | None = None,
+        authority_host: str = DEFAULT_AUTHORITY_HOST,
+        api_version: str = DEFAULT_API_VERSION,
+        ca_bundle: str | None = None,
+        timeout: float = 300,
+        max_retries: int = 8,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        """Build the session (OData headers, CA bundle) and the MSAL authenticator."""
+        self.resource_url = resource_url.rstrip("/")
+        self.api_url = f"{self.resource_url}/api/data/{api_version}/"
+        self.timeout = timeout
+        self.retry = RetryPolicy(max_retries=max_retries)
+        self.logger = logger or logging.getLogger(__name__)
+        self.session = requests.Session()
+        self.session.headers.update(ODATA_HEADERS)
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.authenticator = DataverseAuthenticator(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            certificate=certificate,
+            resource_url=self.resource_url,
+            authority_host=authority_host,
+            verify=ca_bundle or True,
+        )
+        self.session.auth = self.authenticator
+        self._send = self.retry.wrap(self._send_once, on_backoff=self.log_backoff)
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, t.Any], logger: logging.Logger | None = None
+    ) -> DataverseClient:
+        """Build a client from the tap's (or target's) settings."""
+        certificate = None
+        if config.get("client_certificate_path"):
+            certificate = ClientCertificate(
+                path=config["client_certificate_path"],
+                thumbprint=config["client_certificate_thumbprint"],
+                password=config.get("client_certificate_password"),
+            )
+        return cls(
+            resource_url=config["resource_url"],
+            tenant_id=config["tenant_id"],
+            client_id=config["client_id"],
+            client_secret=config.get("client_secret"),
+            certificate=certificate,
+            authority_host=config.get("authority_host") or DEFAULT_AUTHORITY_HOST,
+            api_version=config.get("api_version") or DEFAULT_API_VERSION,
+            ca_bundle=config.get("ca_bundle"),
+            timeout=config.get("request_timeout", 300),
+            max_retries=config.get("max_retries", 8),
+            logger=logger,
+        )
+
+    def url(self, path_or_url: str) -> str:
+        """Resolve a Web API path (`contacts`, `EntityDefinitions`) or pass a full URL through."""
+        if path_or_url.startswith(("https://", "http://")):
+            return path_or_url
+        return self.api_url + path_or_url.lstrip("/")
+
+    def log_backoff(self, details: Details) -> None:
+        """Log a retry with its reason and wait."""
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying in %.1f s (attempt %d failed): %s", details["wait"], details["tries"], exc
+        )
+
+    def _send_once(
+        self, method: str, url: str, headers: Mapping[str, str] | None, body: bytes | None
+    ) -> requests.Response:
+        request_headers = dict(headers or {})
+        if body is not None:
+            request_headers["Content-Type"] = "application/json"
+        response = self.session.request(
+            method, url, headers=request_headers, data=body, timeout=self.timeout
+        )
+        self.retry.validate(response)
+        return response
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        json: t.Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one request with the retry policy; raise `DataverseAPIError` when it fails."""
+        body = msgspec.json.encode(json) if json is not None else None
+        return self._send(method, self.url(path_or_url), headers, body)
+
+    def get_json(self, path_or_url: str, *, headers: Mapping[str, str] | None = None) -> t.Any:
+        """GET a resource and decode its JSON body."""
+        return msgspec.json.decode(self.request("GET", path_or_url, headers=headers).content)
+
+    def iter_values(
+        self, path_or_url: str, *, headers: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, t.Any]]:
+        """Yield the items of a collection, following `@odata.nextLink` (metadata, small sets)."""
+        url: str | None = path_or_url
+        while url:
+            page = self.get_json(url, headers=headers)
+            yield from page.get("value", ())
+            url = page.get("@odata.nextLink")
+
+    def post(
+        self, path: str, json: t.Any, *, headers: Mapping[str, str] | None = None
+    ) -> requests.Response:
+        """POST a JSON body, e.g. create a row (204 + `OData-EntityId`) or call an action.
+
+        Pass `Prefer: return=representation` in `headers` to get the created row back (201).
+        """
+        return self.request("POST", path, json=json, headers=headers)
+
+    def patch(
+        self,
+        path: str,
+        json: t.Any,
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """PATCH a row. Without conditions this is an *upsert* (it creates missing rows).
+
+        `if_match="*"` makes it update-only (404 when absent); `if_none_match="*"` makes it
+        create-only (412 when present); an ETag in `if_match` enforces optimistic concurrency.
+        """
+        request_headers = dict(headers or {})
+        if if_match is not None:
+            request_headers["If-Match"] = if_match
+        if if_none_match is not None:
+            request_headers["If-None-Match"] = if_none_match
+        return self.request("PATCH", path, json=json, headers=request_headers)

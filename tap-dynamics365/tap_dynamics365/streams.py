@@ -1,0 +1,346 @@
+"""Streams: one per Dataverse table, plus `option_sets` (choice values and labels)."""
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+from urllib.parse import quote
+
+from singer_sdk import Stream
+from singer_sdk import typing as th
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.streams.rest import HTTPRequest, RESTStream
+
+from tap_dynamics365.client import DeltaTokenExpiredError, ForbiddenError
+from tap_dynamics365.metadata import DELETED_AT, list_options, table_schema
+from tap_dynamics365.pagination import ODataPaginator, page_decoder
+from tap_dynamics365.records import (
+    FORMATTED_VALUE_ANNOTATION,
+    LOOKUP_NAME_ANNOTATION,
+    RecordBuilder,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator, Iterable, Sequence
+
+    import requests
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import PageContext
+    from singer_sdk.tap_base import Tap
+
+    from tap_dynamics365.client import DataverseClient
+    from tap_dynamics365.metadata import Column, Table
+    from tap_dynamics365.pagination import Page
+
+REPLICATION_KEY = "modifiedon"
+_SAFE = ",:()'"  # left unescaped in query options, for readable URLs
+#: Stream state keys (next to the SDK's replication_key / replication_key_value).
+NEXT_LINK = "next_link"  # change tracking: next page of an unfinished initial snapshot
+DELTA_LINK = "delta_link"  # change tracking: where the next run asks for changes
+SEEN_AT_BOOKMARK = "seen_at_bookmark"  # polling: {id: etag} of rows emitted at the bookmark
+
+
+def dataverse_datetime(value: datetime.datetime) -> str:
+    """UTC, whole seconds, `Z`: the form Dataverse returns and accepts (unquoted) in filters."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DataverseStream(RESTStream):
+    """Plugs the tap's shared `DataverseClient` into the SDK's REST machinery.
+
+    Session (TLS, OData headers), authenticator, timeout and the retry policy all come from
+    the client, so stream requests and metadata calls behave the same.
+    """
+
+    # Records are built to match the schema exactly (see RecordBuilder).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: Tap, client: DataverseClient, **kwargs: t.Any) -> None:
+        """Keep the shared client."""
+        self.client = client
+        super().__init__(tap, **kwargs)
+
+    @property
+    def url_base(self) -> str:
+        """The Web API root, e.g. https://org.crm.dynamics.com/api/data/v9.2/."""
+        return self.client.api_url
+
+    @property
+    def authenticator(self) -> t.Any:
+        """MSAL client credentials, shared by every stream."""
+        return self.client.authenticator
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """The client's session (connection pool, CA bundle, OData headers)."""
+        return self.client.session
+
+    @property
+    def timeout(self) -> int:
+        """The `request_timeout` setting."""
+        return int(self.client.timeout)
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Map failures to the client's error types (retriable: 429, 5xx)."""
+        self.client.retry.validate(response)
+
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        """Use the client's policy: `Retry-After` when given, else exponential with jitter."""
+        return self.client.retry.wait_generator()
+
+    def backoff_max_tries(self) -> int:
+        """`max_retries` + 1."""
+        return self.client.retry.max_tries()
+
+    def backoff_jitter(self, value: float) -> float:
+        """No extra jitter: the wait generator jitters its own waits, not `Retry-After`."""
+        return value
+
+    def get_new_paginator(self) -> ODataPaginator:
+        """Follow `@odata.nextLink`."""
+        return ODataPaginator()
+
+
+class TableStream(DataverseStream):
+    """All rows of one Dataverse table, incremental on `modifiedon`.
+
+    With change tracking, runs after the first read the stored `@odata.deltaLink` (changes and
+    deletes since the last run); otherwise rows are polled with `modifiedon ge <bookmark>`.
+    State is checkpointed after every page.
+    """
+
+    def __init__(
+        self,
+        tap: Tap,
+        client: DataverseClient,
+        table: Table,
+        columns: Sequence[Column],
+        *,
+        use_change_tracking: bool,
+        formatted_values: bool,
+        page_size: int,
+        skip_forbidden: bool,
+    ) -> None:
+        """Build the stream for `table` from its metadata."""
+        self.table = table
+        self.columns = tuple(columns)
+        self.tracked = use_change_tracking and table.change_tracking
+        self.formatted_values = formatted_values
+        self.skip_forbidden = skip_forbidden
+        annotations = LOOKUP_NAME_ANNOTATION
+        if formatted_values:
+            annotations = f"{FORMATTED_VALUE_ANNOTATION},{annotations}"
+        preferences = [
+            f"odata.maxpagesize={page_size}",
+            f'odata.include-annotations="{annotations}"',
+        ]
+        if self.tracked:
+            preferences.insert(0, "odata.track-changes")
+        self.prefer = ",".join(preferences)
+        schema = table_schema(columns, formatted_values=formatted_values, deletes=self.tracked)
+        super().__init__(
+            tap, client, name=table.logical_name, schema=schema, path=table.entity_set_name
+        )
+        self.primary_keys = (table.primary_id,)
+        self.replication_key = REPLICATION_KEY if REPLICATION_KEY in schema["properties"] else None
+        self._first_url = ""
+        self._builder: RecordBuilder | None = None
+        self._start_date: str | None = None
+        self._bookmark: str | None = None
+        self._seen: dict[str, t.Any] = {}
+        self._seen_second: str | None = None
+
+    @property
+    def is_sorted(self) -> bool:
+        """Polled rows come ordered by `modifiedon`; tracked changes come in version order."""
+        return not self.tracked
+
+    # --- requests -------------------------------------------------------------------------
+
+    def _query_url(self, options: dict[str, str]) -> str:
+        query = "&".join(f"{key}={quote(value, safe=_SAFE)}" for key, value in options.items())
+        return f"{self.url_base}{self.path}?{query}"
+
+    def _selected_columns(self) -> list[Column]:
+        return [c for c in self.columns if self.mask.get(("properties", c.read_name), True)]
+
+    def _select(self) -> str:
+        return ",".join(c.read_name for c in self._selected_columns())
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """First page: the URL chosen by `get_records`; then each `@odata.nextLink` as is."""
+        token = page.next_page_token
+        url = token.geturl() if token else self._first_url
+        return HTTPRequest(url=url, headers={"Prefer": self.prefer})
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        """Yield the page's rows, then checkpoint: the page has been emitted in full."""
+        page = page_decoder.decode(response.content)
+        yield from page.value
+        self._page_done(page)
+
+    # --- sync -----------------------------------------------------------------------------
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the table; a 403 is skipped with a warning when `skip_forbidden_tables` is on."""
+        self._builder = RecordBuilder(
+            self._selected_columns(), formatted_values=self.formatted_values
+        )
+        start = self.config.get("start_date")
+        self._start_date = (
+            dataverse_datetime(datetime.datetime.fromisoformat(start)) if start else None
+        )
+        try:
+            if self.tracked:
+                yield from self._tracked_records(context)
+            else:
+                yield from self._polled_records(context)
+        except ForbiddenError as exc:
+            if not self.skip_forbidden:
+                raise
+            self.logger.warning("Skipping table '%s', access is forbidden: %s", self.name, exc)
+
+    def _tracked_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        state = self.stream_state
+        snapshot = self._query_url({"$select": self._select()})
+        if next_link := state.get(NEXT_LINK):
+            self.logger.info("Resuming the initial snapshot of '%s' where it stopped", self.name)
+            self._first_url = next_link
+        elif delta_link := state.get(DELTA_LINK):
+            self._first_url = delta_link
+        else:
+            self.logger.info("Reading '%s' in full (initial change-tracking snapshot)", self.name)
+            self._first_url = snapshot
+        try:
+            yield from self.request_records(context)
+        except DeltaTokenExpiredError as exc:
+            if self._first_url is not state.get(DELTA_LINK):
+                raise
+            self.logger.warning(
+                "The change-tracking token of '%s' has expired (%s). Reading the table in full "
+                "again; rows deleted since the last run cannot be reported as deletes.",
+                self.name,
+                exc.error_message,
+            )
+            del state[DELTA_LINK]
+            self._first_url = snapshot
+            yield from self.request_records(context)
+
+    def _polled_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        state = self.stream_state
+        options = {"$select": self._select()}
+        if self.replication_key:
+            start = self.get_starting_timestamp(context)
+            self._bookmark = dataverse_datetime(start) if start else None
+            if self._bookmark:
+                options["$filter"] = f"{REPLICATION_KEY} ge {self._bookmark}"
+            options["$orderby"] = f"{REPLICATION_KEY} asc,{self.table.primary_id} asc"
+            # Rows already emitted in the bookmark's second are skipped unless changed since.
+            same_second = state.get("replication_key_value") == self._bookmark
+            self._seen = dict(state.get(SEEN_AT_BOOKMARK) or {}) if same_second else {}
+            self._seen_second = self._bookmark
+            state[SEEN_AT_BOOKMARK] = self._seen
+        self._first_url = self._query_url(options)
+        yield from self.request_records(context)
+
+    def post_process(
+        self, row: dict[str, t.Any], context: Context | None = None
+    ) -> dict[str, t.Any] | None:
+        """Build the record; turn `$deletedEntity` stubs into `_sdc_deleted_at` records."""
+        if self.tracked:
+            odata_context = row.get("@odata.context")
+            if odata_context is not None and odata_context.endswith("$deletedEntity"):
+                return {self.table.primary_id: row["id"], DELETED_AT: utc_now().isoformat()}
+        record = self._builder.build(row)  # type: ignore[union-attr]
+        modified = record.get(REPLICATION_KEY)
+        if self.tracked:
+            # Tracked reads cannot be filtered server-side: apply start_date here.
+            if self._start_date and modified and modified < self._start_date:
+                return None
+            return record
+        if modified is not None and self.replication_key:
+            return self._unless_seen(record, modified, row.get("@odata.etag"))
+        return record
+
+    def _unless_seen(
+        self, record: dict[str, t.Any], modified: str, etag: str | None
+    ) -> dict[str, t.Any] | None:
+        """Drop a polled row already emitted at the bookmark second and unchanged since.
+
+        `modifiedon` has one-second precision, so the next run filters with `ge` and skips
+        what it already sent; the ids (and ETags) emitted in the latest second live in state.
+        """
+        key = record[self.table.primary_id]
+        if modified == self._seen_second:
+            if key in self._seen and self._seen[key] == etag:
+                return None
+        else:
+            self._seen_second = modified
+            self._seen = {}
+            self.stream_state[SEEN_AT_BOOKMARK] = self._seen
+        self._seen[key] = etag
+        return record
+
+    def _page_done(self, page: Page) -> None:
+        """Record how far the sync got, and emit the state."""
+        if self.tracked:
+            state = self.stream_state
+            if page.next_link:
+                state[NEXT_LINK] = page.next_link
+            else:
+                state.pop(NEXT_LINK, None)
+                if page.delta_link:
+                    state[DELTA_LINK] = page.delta_link
+                else:
+                    self.logger.warning(
+                        "The last page of '%s' carried no @odata.deltaLink; keeping the previous "
+                        "change-tracking state",
+                        self.name,
+                    )
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        """Delete records carry no `modifiedon`: they must not touch the bookmark."""
+        if latest_record.get(REPLICATION_KEY) is not None:
+            super()._increment_stream_state(latest_record, context=context)
+
+
+class OptionSetsStream(Stream):
+    """Every choice value and label of the synced tables.
+
+    One record per (table, attribute, value), covering local and global choices, multi-select
+    choices, Boolean true/false labels and State/Status options (`state` is the statecode a
+    Status value belongs to).
+    """
+
+    name = "option_sets"
+    primary_keys = ("table", "attribute", "value")
+    schema = th.PropertiesList(
+        th.Property("table", th.StringType, required=True, description="Table logical name"),
+        th.Property("attribute", th.StringType, required=True, description="Column logical name"),
+        th.Property("option_set_name", th.StringType, description="Option set (choice) name"),
+        th.Property("is_global", th.BooleanType, description="True for a global choice"),
+        th.Property("value", th.IntegerType, required=True, description="Technical value"),
+        th.Property("label", th.StringType, description="User-localized label"),
+        th.Property("state", th.IntegerType, description="Status options: their statecode"),
+    ).to_dict()
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(
+        self, tap: Tap, client: DataverseClient, tables: Sequence[tuple[Table, Sequence[Column]]]
+    ) -> None:
+        """Read options of `tables` (each with its stream's columns) through `client`."""
+        self.client = client
+        self.tables = tuple(tables)
+        super().__init__(tap)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Option set metadata, table by table."""
+        for table, columns in self.tables:
+            yield from list_options(self.client, table, {c.logical_name for c in columns})
