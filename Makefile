@@ -7,24 +7,35 @@ export MELTANO_CLI_DISABLE_VERSION_CHECK := true
 # Meltano 4 logs go under ~/.local/state by default; keep them inside the project.
 export XDG_STATE_HOME := $(CURDIR)/.meltano/xdg-state
 
-PACKAGES := sandbox tap-dynamics365
+# Local packages: the sandbox, the plugins built so far, and the JSON Lines loader.
+PACKAGES := sandbox tap-dynamics365 target-jsonl
+MODULES := sandbox/crm_sandbox tap-dynamics365/tap_dynamics365 target-jsonl/target_jsonl_lite
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+# Typed Python outside the packages: the demo, the end-to-end tests, the benchmark.
+TOOLS_PY := scripts tests bench
 
-.PHONY: install demo test test-unit test-e2e lint lock sandbox bench clean
+.PHONY: install plugins demo test test-unit test-e2e lint lock sandbox bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ## the project venv: Meltano, tools, and every package editable
 
 $(VENV)/.installed: requirements/lock.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q uv==0.13.8
+	$(BIN)/pip install -q uv==0.13.9
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements/lock.txt \
 		$(foreach p,$(PACKAGES),-e './$(p)[test]')
+	touch $@
+
+plugins: .meltano/.plugins-installed ## Meltano's plugin venvs (.meltano/), pinned by the lock file
+
+.meltano/.plugins-installed: $(VENV)/.installed meltano.yml requirements/lock.txt \
+		$(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(BIN)/meltano install
 	touch $@
 
 lock: ## re-resolve pinned versions after changing a dependency
 	$(BIN)/uv pip compile -q --universal requirements/dev.in -o requirements/lock.txt
 
-demo: install ## start the sandbox, run every pipeline, print a summary, stop the sandbox
+demo: plugins ## start the sandbox, run every pipeline, print a summary, stop the sandbox
 	$(BIN)/python scripts/demo.py
 
 test: test-unit test-e2e ## the whole suite (CI runs this)
@@ -32,17 +43,17 @@ test: test-unit test-e2e ## the whole suite (CI runs this)
 test-unit: install
 	set -e; for p in $(PACKAGES); do echo "== $$p"; (cd $$p && ../$(PYTEST) tests); done
 
-test-e2e: install
-	$(PYTEST) tests
+test-e2e: install ## real `meltano run` pipelines against the sandbox (installs plugins in a temp project)
+	$(PYTEST) --timeout=600 tests
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy $(foreach p,$(PACKAGES),$(p)/$(subst -,_,$(p)))
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy $(MODULES) $(TOOLS_PY)
 
 sandbox: install ## run the sandbox in the foreground for manual use
 	$(BIN)/crm-sandbox serve
 
-bench: install
-	$(BIN)/python bench/tap_dynamics365.py
+bench: install ## tap-dynamics365 against a plain requests loop, 100k rows (ROWS=...)
+	$(BIN)/python bench/tap_dynamics365.py $(if $(ROWS),--rows $(ROWS))
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox output

@@ -1,0 +1,225 @@
+"""Run real `meltano run` pipelines from this repository's meltano.yml, isolated from a developer's.
+
+The project root is the repository itself (so `${MELTANO_PROJECT_ROOT}` in pip_url points at the
+local packages), but `.meltano/` (system database, plugin venvs, run files) lives in a temporary
+directory through `MELTANO_SYS_DIR_ROOT`, `.env` is replaced by an empty file (`--env-file`), and
+every `TAP_DYNAMICS365_*` / `TARGET_JSONL_*` / `MELTANO_*` variable of the calling shell is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MELTANO = str(Path(sys.executable).with_name("meltano"))
+TAP = "tap-dynamics365"
+LOADER = "target-jsonl"
+ENVIRONMENT = "test"
+_DROPPED_PREFIXES = ("TAP_DYNAMICS365_", "TARGET_JSONL_", "MELTANO_")
+
+
+def read_jsonl_dir(directory: Path) -> dict[str, list[dict[str, Any]]]:
+    """Rows per stream from the loader's `<stream>-<stamp>.jsonl` (or `<stream>.jsonl`) files.
+
+    A last line without its newline is a write torn by a crash (or still in progress) and is left
+    out: the loader only forwards state after complete writes, so such a row is re-extracted.
+    """
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(directory.glob("*.jsonl")):
+        stream = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        rows.setdefault(stream, []).extend(
+            json.loads(line) for line in lines if line.endswith("\n") and line.strip()
+        )
+    return rows
+
+
+@dataclass
+class RunResult:
+    """One finished `meltano run`."""
+
+    args: Sequence[str]
+    returncode: int
+    output: str
+    seconds: float
+    out_dir: Path
+    _rows: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
+
+    @property
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Rows the loader wrote during this run, per stream."""
+        if self._rows is None:
+            self._rows = read_jsonl_dir(self.out_dir)
+        return self._rows
+
+    def check(self) -> RunResult:
+        """Fail with the tail of Meltano's output unless the run succeeded."""
+        if self.returncode != 0:
+            tail = "\n".join(self.output.splitlines()[-60:])
+            msg = f"meltano {' '.join(self.args)} exited {self.returncode}:\n{tail}"
+            raise AssertionError(msg)
+        return self
+
+
+class MeltanoProject:
+    """This repository's Meltano project with a private system directory."""
+
+    def __init__(self, work_dir: Path) -> None:
+        """Use `work_dir` for `.meltano/`, logs and the empty `.env`."""
+        self.work_dir = work_dir
+        self.sys_dir = work_dir / "meltano-sys"
+        self.env_file = work_dir / "empty.env"
+        self.env_file.write_text("")
+        self.log_dir = work_dir / "xdg-state"
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of a Meltano command: clean of the caller's plugin settings."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+        env.update(
+            MELTANO_SYS_DIR_ROOT=str(self.sys_dir),
+            MELTANO_ENVIRONMENT=ENVIRONMENT,
+            MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
+            MELTANO_CLI_DISABLE_VERSION_CHECK="true",
+            XDG_STATE_HOME=str(self.log_dir),
+        )
+        env.update(extra or {})
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        """The argv of `meltano <args>` for this project."""
+        return [MELTANO, "--env-file", str(self.env_file), *args]
+
+    def meltano(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a Meltano command to completion, capturing its output."""
+        return subprocess.run(
+            self.command(*args),
+            cwd=REPO_ROOT,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def install(self) -> float:
+        """Install the pipeline's plugin venvs; return the seconds it took."""
+        started = time.monotonic()
+        done = self.meltano("install", TAP, LOADER, timeout=900)
+        if done.returncode != 0:
+            msg = f"meltano install failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            raise RuntimeError(msg)
+        return time.monotonic() - started
+
+    def state(self, state_id: str) -> dict[str, Any]:
+        """The merged (complete + partial) state Meltano would hand the next run."""
+        done = self.meltano("state", "get", state_id)
+        if done.returncode != 0:
+            msg = f"meltano state get {state_id} failed:\n{done.stdout}\n{done.stderr}"
+            raise RuntimeError(msg)
+        text = done.stdout.strip()
+        return json.loads(text) if text else {}
+
+
+class Pipeline:
+    """`tap-dynamics365 → target-jsonl` for one test: its own state id and output folders."""
+
+    def __init__(
+        self, project: MeltanoProject, name: str, tap_env: Mapping[str, str], work_dir: Path
+    ) -> None:
+        """Pipeline `name` (the state id suffix) against the sandbox described by `tap_env`."""
+        self.project = project
+        self.name = name
+        self.tap_env = dict(tap_env)
+        self.work_dir = work_dir
+        self.runs: list[RunResult] = []
+
+    @property
+    def state_id(self) -> str:
+        """The Meltano state id of this pipeline."""
+        return f"{ENVIRONMENT}:{TAP}-to-{LOADER}:{self.name}"
+
+    def _args(self, extra_args: Sequence[str]) -> list[str]:
+        return ["run", "--state-id-suffix", self.name, *extra_args, TAP, LOADER]
+
+    def _env(self, label: str, extra_env: Mapping[str, str] | None) -> tuple[Path, dict[str, str]]:
+        out_dir = self.work_dir / label
+        out_dir.mkdir(parents=True, exist_ok=False)
+        env = {**self.tap_env, "TARGET_JSONL_OUTPUT_DIR": str(out_dir), **(extra_env or {})}
+        return out_dir, env
+
+    def run(
+        self,
+        label: str,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        timeout: float = 300,
+    ) -> RunResult:
+        """`meltano run` to completion; the loader writes into `<work_dir>/<label>/`."""
+        out_dir, env = self._env(label, extra_env)
+        args = self._args(extra_args)
+        started = time.monotonic()
+        done = self.project.meltano(*args, env=env, timeout=timeout)
+        result = RunResult(
+            args, done.returncode, done.stdout + done.stderr, time.monotonic() - started, out_dir
+        )
+        self.runs.append(result)
+        return result
+
+    def run_and_kill(
+        self,
+        label: str,
+        *,
+        kill_when: int,
+        stream: str,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 240,
+    ) -> RunResult:
+        """Start `meltano run` and SIGKILL its whole process group (Meltano, tap and loader)
+
+        as soon as the loader has written at least `kill_when` rows of `stream`.
+        """
+        out_dir, env = self._env(label, extra_env)
+        args = self._args(())
+        log_path = self.work_dir / f"{label}.log"
+        started = time.monotonic()
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                self.project.command(*args),
+                cwd=REPO_ROOT,
+                env=self.project.env(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                while proc.poll() is None:
+                    written = len(read_jsonl_dir(out_dir).get(stream, []))
+                    if written >= kill_when:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        break
+                    if time.monotonic() - started > timeout:
+                        msg = f"run {label} wrote only {written} rows of {stream} in {timeout}s"
+                        raise AssertionError(msg)
+                    time.sleep(0.05)
+                proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        result = RunResult(
+            args, proc.returncode, log_path.read_text(), time.monotonic() - started, out_dir
+        )
+        self.runs.append(result)
+        return result
