@@ -1,0 +1,45 @@
+"""Settings validation: the errors a user sees before any request is made."""
+
+from __future__ import annotations
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+from tap_dynamics365.tap import TapDynamics365
+
+BASE = {
+    "tenant_id": "d365d365-0000-4000-8000-000000000001",
+    "client_id": "c11e0000-0000-4000-8000-000000000001",
+    "client_secret": "s3cr3t-value",
+    "resource_url": "https://org.crm.dynamics.com",
+}
+
+
+def _errors(**overrides) -> list[str]:
+    with pytest.raises(ConfigValidationError) as info:
+        TapDynamics365(config={**BASE, **overrides}, parse_env_config=False)
+    return info.value.errors
+
+
+def test_http_urls_are_rejected() -> None:
+    errors = _errors(
+        resource_url="http://org.crm.dynamics.com", authority_host="http://localhost:8443"
+    )
+    assert "resource_url must be an https:// URL, got 'http://org.crm.dynamics.com'" in errors
+    assert "authority_host must be an https:// URL, got 'http://localhost:8443'" in errors
+
+
+def test_a_secret_or_a_certificate_is_required() -> None:
+    assert any("client_secret is required" in e for e in _errors(client_secret=None))
+    errors = _errors(client_secret=None, client_certificate_path="/tmp/cert.pem")
+    assert any("client_certificate_thumbprint" in e for e in errors)
+
+
+def test_page_size_is_capped_at_5000() -> None:
+    assert any("5001" in e for e in _errors(page_size=5001))
+
+
+def test_valid_config_gets_defaults() -> None:
+    # setup_mapper=False: building the mapper would run discovery against the network.
+    tap = TapDynamics365(config=BASE, parse_env_config=False, setup_mapper=False)
+    assert tap.config["page_size"] == 5000
+    assert tap.config["tables"] == ["contact", "account"]
