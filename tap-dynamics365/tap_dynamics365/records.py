@@ -7,7 +7,7 @@ import typing as t
 from tap_dynamics365.metadata import FORMATTED_SUFFIX, LOOKUP_NAME_SUFFIX
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from tap_dynamics365.metadata import Column
 
@@ -23,11 +23,18 @@ class RecordBuilder:
     - multi-select choices (`"1,2"`) become arrays of integers;
     - with formatted values, `<column>_formatted` carries the FormattedValue annotation.
 
-    Keys are looked up with `dict.get`, so columns missing from a row come out as null.
+    Only selected output columns are produced, and keys are looked up with `dict.get`, so
+    columns missing from a row come out as null.
     """
 
-    def __init__(self, columns: Iterable[Column], *, formatted_values: bool) -> None:
-        """Precompute output names and source keys for `columns` (the selected ones)."""
+    def __init__(
+        self,
+        columns: Iterable[Column],
+        *,
+        formatted_values: bool,
+        selected: Callable[[str], bool] = lambda _: True,
+    ) -> None:
+        """Precompute output names and source keys for `columns` and what is `selected`."""
         names: list[str] = []
         sources: list[str] = []
         multiselect: list[str] = []
@@ -41,10 +48,13 @@ class RecordBuilder:
             if formatted_values and column.has_formatted_value:
                 names.append(read + FORMATTED_SUFFIX)
                 sources.append(f"{read}@{FORMATTED_VALUE_ANNOTATION}")
-            if column.is_multiselect:
+            if column.is_multiselect and selected(read):
                 multiselect.append(read)
-        self.names = tuple(names)
-        self.sources = tuple(sources)
+        pairs = [
+            (name, source) for name, source in zip(names, sources, strict=True) if selected(name)
+        ]
+        self.names = tuple(name for name, _ in pairs)
+        self.sources = tuple(source for _, source in pairs)
         self.multiselect = tuple(multiselect)
 
     def build(self, row: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -68,3 +68,18 @@ def test_paginator_follows_next_link_unchanged_and_stops_at_delta_link() -> None
     )
     assert paginator.finished
     assert paginator.continue_if_empty(response(body={"value": []}))
+
+
+def test_only_selected_columns_are_built() -> None:
+    builder = RecordBuilder(
+        COLUMNS,
+        formatted_values=True,
+        selected=lambda name: (
+            name not in {"new_channels", "_new_contactid_value_lookuplogicalname"}
+        ),
+    )
+    record = builder.build(ROW)
+    assert "new_channels" not in record
+    assert "_new_contactid_value_lookuplogicalname" not in record
+    assert record["_new_contactid_value"] == "c1"
+    assert record["new_channels_formatted"] == "Email; SMS"
