@@ -1,1 +1,1 @@
-"""Local emulators of the Dataverse Web API and Adobe Campaign for tests, demos and mapping trials."""
+"""Local emulators of the Dataverse Web API and Adobe Campaign (tests, demos, mapping trials)."""

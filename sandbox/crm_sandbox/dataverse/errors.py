@@ -1,4 +1,4 @@
-"""Dataverse error responses: `{"error": {"code": "<hex>", "message": "..."}}` with the HTTP status."""
+"""Dataverse error responses: `{"error": {"code": "<hex>", "message": "..."}}` + HTTP status."""
 
 from __future__ import annotations
 
@@ -33,5 +33,5 @@ class DataverseError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, dict[str, str]]:
-        """The JSON body Dataverse sends for this error."""
+        """Return the JSON body Dataverse sends for this error."""
         return {"error": {"code": self.code, "message": self.message}}

@@ -1,0 +1,188 @@
+"""The Dataverse Web API app: authentication, service protection, faults, then routing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from . import query
+from .config import BUSINESS_UNIT_ID, ORGANIZATION_ID, TENANT_ID, app_by_client_id
+from .errors import RESOURCE_NOT_FOUND, DataverseError
+from .keys import parse_key
+from .paging import Preferences
+from .protocol import ApiRequest, ApiResponse, Principal, error_response, json_response
+from .schema import table_by_entity_set
+from .tokens import TokenProblem
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+API_PREFIX = "/api/data/v9.2"
+_SEGMENT = re.compile(r"^([^()]*)(?:\((.*)\))?$", re.S)
+
+
+def not_found(segment: str) -> DataverseError:
+    """404 for an unknown (or wrongly cased) resource segment."""
+    return DataverseError(
+        404, RESOURCE_NOT_FOUND, f"Resource not found for the segment '{segment}'."
+    )
+
+
+def split_path(raw_path: str) -> list[str]:
+    """Segments after the service root, each percent-decoded (keys may contain `%2F`)."""
+    rest = raw_path[len(API_PREFIX) :].lstrip("/")
+    return [unquote(s) for s in rest.split("/")] if rest else []
+
+
+def unauthorized(rt: Runtime, problem: str | None) -> Response:
+    """401 with the challenge clients use to discover the authority."""
+    challenge = (
+        f"Bearer authorization_uri={rt.entra_url}/{TENANT_ID}/oauth2/authorize, "
+        f"resource_id={rt.resource_url}/"
+    )
+    if problem:
+        challenge += f', error="invalid_token", error_description="{problem}"'
+    return Response(status_code=401, headers={"WWW-Authenticate": challenge})
+
+
+def authenticate(rt: Runtime, header: str | None) -> Principal | str | None:
+    """Principal for a valid bearer token; otherwise the problem text (None = no token)."""
+    if not header or not header.lower().startswith("bearer "):
+        return None
+    try:
+        claims = rt.tokens.validate(header[7:].strip(), rt.resource_url, TENANT_ID)
+    except TokenProblem as problem:
+        return problem.description
+    app = app_by_client_id(str(claims.get("appid")))
+    if app is None:
+        return "The access token was issued to an unknown application."
+    return Principal(app.client_id, str(claims["tid"]), app.user_id)
+
+
+def to_starlette(resp: ApiResponse) -> Response:
+    """Wrap an ApiResponse."""
+    return Response(resp.body, status_code=resp.status, headers=resp.headers)
+
+
+async def dispatch(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiResponse:
+    """Route one authenticated request (also used for `$batch` parts)."""
+    try:
+        return await _route(rt, req, segments)
+    except DataverseError as error:
+        return error_response(error)
+
+
+async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiResponse:
+    if not segments or segments == [""]:
+        return service_document(rt, req)
+    head = segments[0]
+    match = _SEGMENT.match(head)
+    name, key_text = (match.group(1), match.group(2)) if match else (head, None)
+    if name == "WhoAmI" and req.method == "GET":
+        return who_am_i(req)
+    table = table_by_entity_set(name, rt.store.tables)
+    if table is None:
+        raise not_found(name)
+    rest = segments[1:]
+    if key_text is None and not rest and req.method == "GET":
+        return query.read_collection(rt, req, table)
+    if key_text is None and rest == ["$count"] and req.method == "GET":
+        return query.read_collection(rt, req, table, count_only=True)
+    if key_text is not None and not rest and req.method == "GET":
+        return query.read_entity(rt, req, table, parse_key(table, key_text))
+    raise not_found(rest[0] if rest else name)
+
+
+def service_document(rt: Runtime, req: ApiRequest) -> ApiResponse:
+    """GET the service root: entity sets (and a few singletons/functions)."""
+    sets = [
+        {"name": t.entity_set_name, "kind": "EntitySet", "url": t.entity_set_name}
+        for t in rt.store.tables
+    ]
+    sets += [
+        {"name": "EntityDefinitions", "kind": "EntitySet", "url": "EntityDefinitions"},
+        {
+            "name": "GlobalOptionSetDefinitions",
+            "kind": "EntitySet",
+            "url": "GlobalOptionSetDefinitions",
+        },
+        {"name": "sdkmessagefilters", "kind": "EntitySet", "url": "sdkmessagefilters"},
+    ]
+    return json_response({"@odata.context": f"{req.service_root}$metadata", "value": sets})
+
+
+def who_am_i(req: ApiRequest) -> ApiResponse:
+    """WhoAmI: the application user behind the token."""
+    return json_response(
+        {
+            "@odata.context": f"{req.service_root}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "BusinessUnitId": BUSINESS_UNIT_ID,
+            "UserId": req.principal.user_id,
+            "OrganizationId": ORGANIZATION_ID,
+        }
+    )
+
+
+def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlette:
+    """Build the Dataverse ASGI app (own port), with the test-only admin API under /_sandbox."""
+
+    async def api(request: Request) -> Response:
+        principal = authenticate(rt, request.headers.get("authorization"))
+        if not isinstance(principal, Principal):
+            return unauthorized(rt, principal)
+        request.scope["state"]["app_id"] = principal.app_id
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        raw_path = raw_path.split("?", 1)[0]
+        segments = split_path(raw_path)
+        rel = "/".join(segments)
+        try:
+            rt.limits.enter(principal.app_id)
+        except DataverseError as error:
+            return to_starlette(error_response(error))
+        start = time.perf_counter()
+        try:
+            latency, fault = rt.faults.pick("dataverse", request.method, rel)
+            if latency:
+                await asyncio.sleep(latency / 1000)
+            if fault is not None:
+                raise fault
+            req = ApiRequest(
+                method=request.method,
+                path=rel,
+                query=parse_qsl(request.url.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                prefer=Preferences.parse(request.headers.getlist("prefer")),
+                body=await request.body(),
+                principal=principal,
+                service_root=rt.service_root,
+            )
+            resp = await dispatch(rt, req, segments)
+        except DataverseError as error:
+            resp = error_response(error)
+        finally:
+            rt.limits.leave(principal.app_id, (time.perf_counter() - start) * 1000)
+        resp.headers.update(rt.limits.headers(principal.app_id))
+        return to_starlette(resp)
+
+    async def outside(request: Request) -> Response:
+        return to_starlette(error_response(not_found(request.url.path.strip("/") or "/")))
+
+    methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+    routes: list[BaseRoute] = [
+        *admin_routes,
+        Route(API_PREFIX, api, methods=methods),
+        Route(API_PREFIX + "/{path:path}", api, methods=methods),
+        Route("/{path:path}", outside, methods=methods),
+    ]
+    app = Starlette(routes=routes)
+    app.add_middleware(rt.log_middleware("dataverse"))
+    return app

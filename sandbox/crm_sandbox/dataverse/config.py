@@ -1,0 +1,88 @@
+"""Fixed sandbox identities and the runtime settings tests can change through the admin API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TENANT_ID = "d365d365-0000-4000-8000-000000000001"
+OTHER_TENANT_ID = "d365d365-0000-4000-8000-000000000002"
+CLIENT_ID = "c11e0000-0000-4000-8000-000000000001"
+CLIENT_SECRET = "sandbox-dataverse-secret"
+OTHER_CLIENT_ID = "c11e0000-0000-4000-8000-000000000002"
+OTHER_CLIENT_SECRET = "sandbox-other-secret"
+
+ORGANIZATION_ID = "0e6a0000-0000-4000-8000-00000000d365"
+BUSINESS_UNIT_ID = "b0000000-0000-4000-8000-00000000d365"
+
+_NAMESPACE = uuid.UUID("9b0c6b7e-2f0c-4a43-9a52-5d1f0b3c0d65")
+
+
+def stable_id(*parts: str) -> str:
+    """Return a deterministic GUID for metadata ids and fixed records."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+@dataclass(frozen=True)
+class RegisteredApp:
+    """An Entra app registration; `user_name` is its Dataverse application user."""
+
+    client_id: str
+    secret: str
+    tenant_id: str
+    user_name: str
+
+    @property
+    def user_id(self) -> str:
+        """The systemuserid of the application user bound to this app."""
+        return stable_id("systemuser", self.client_id)
+
+
+APPS: tuple[RegisteredApp, ...] = (
+    RegisteredApp(CLIENT_ID, CLIENT_SECRET, TENANT_ID, "# CRM Sandbox Integration"),
+    # Registered in another tenant: its tokens are "foreign" to the sandbox organisation.
+    RegisteredApp(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, OTHER_TENANT_ID, "# Other Tenant App"),
+)
+TENANTS = frozenset(app.tenant_id for app in APPS)
+
+
+def app_by_client_id(client_id: str) -> RegisteredApp | None:
+    """Find a registered app by its application (client) id."""
+    return next((a for a in APPS if a.client_id == client_id), None)
+
+
+def user_name(user_id: str) -> str | None:
+    """Full name of a systemuser (the application users are the only users)."""
+    return next((a.user_name for a in APPS if a.user_id == user_id), None)
+
+
+@dataclass
+class Limits:
+    """Service protection limits, per user, over a sliding window (Microsoft's defaults)."""
+
+    window_seconds: int = 300
+    requests: int = 6000
+    execution_ms: int = 1_200_000
+    concurrent: int = 52
+    dop_hint: int = 4
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Set the given fields (unknown names raise KeyError)."""
+        for key, value in values.items():
+            if key not in asdict(self):
+                raise KeyError(key)
+            setattr(self, key, int(value))
+
+
+@dataclass
+class Settings:
+    """Everything switchable at runtime."""
+
+    token_lifetime: int = 3599  # expires_in of issued access tokens
+    expire_change_tracking_in_days: int = 7  # Organization.ExpireChangeTrackingInDays
+    limits: Limits = field(default_factory=Limits)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for the admin API."""
+        return asdict(self)

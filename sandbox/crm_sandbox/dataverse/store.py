@@ -1,0 +1,308 @@
+"""SQLite storage of the Dataverse tables, with org-wide row versions and delete tombstones.
+
+One rowid table per schema `Table` (unique index on the primary key), one column per attribute
+(`<lookup>` holds the GUID and `<lookup>__target` the logical name of the referenced table).
+Every write takes the next value of a single org-wide version counter (`versionnumber`, also the
+ETag) and stamps `modifiedon`; deletes leave a tombstone with their own version. Change
+tracking reads both.
+
+Two connections: the writer (all writes, serialised by the caller) and a reader, so queries see
+only committed data while a `$batch` change set is open.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from crm_sandbox.clock import Clock
+
+from .schema import (
+    BIGINT,
+    BOOLEAN,
+    DECIMAL,
+    DOUBLE,
+    INTEGER,
+    MEMO,
+    MONEY,
+    PICKLIST,
+    STATE,
+    STATUS,
+    STRING,
+    TABLES,
+    Column,
+    Table,
+)
+
+_SQL_TYPES = {
+    STRING: "TEXT COLLATE NOCASE",  # Dataverse compares and sorts strings case-insensitively
+    MEMO: "TEXT COLLATE NOCASE",
+    INTEGER: "INTEGER",
+    BIGINT: "INTEGER",
+    PICKLIST: "INTEGER",
+    STATE: "INTEGER",
+    STATUS: "INTEGER",
+    BOOLEAN: "INTEGER",
+    MONEY: "REAL",
+    DECIMAL: "REAL",
+    DOUBLE: "REAL",
+}
+NOT_NULL = frozenset({"createdon", "modifiedon", "versionnumber", "statecode", "statuscode"})
+SYSTEM_STAMPED = frozenset({"createdon", "modifiedon", "versionnumber"})
+
+
+def q(name: str) -> str:
+    """Quote an SQL identifier."""
+    return f'"{name}"'
+
+
+def target_column(column: Column) -> str:
+    """Storage column holding the referenced table of a lookup."""
+    return f"{column.logical_name}__target"
+
+
+def storage_columns(table: Table) -> list[tuple[str, str]]:
+    """(name, SQL type) of every storage column of `table`."""
+    out: list[tuple[str, str]] = []
+    for column in table.columns:
+        if column.is_lookup:
+            out += [(column.logical_name, "TEXT"), (target_column(column), "TEXT")]
+        elif column.is_primary_id:
+            out.append((column.logical_name, "TEXT NOT NULL"))
+        else:
+            out.append((column.logical_name, _SQL_TYPES.get(column.attribute_type, "TEXT")))
+    return out
+
+
+def index_statements(table: Table) -> list[str]:
+    """Indexes for paging on the usual order keys, change tracking and lookups."""
+    name, pk = table.logical_name, table.primary_id
+    stmts = [
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {name}__pk ON {q(name)} ({q(pk)})",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {name}__version ON {q(name)} (versionnumber)",
+        f"CREATE INDEX IF NOT EXISTS {name}__modifiedon ON {q(name)} (modifiedon, {q(pk)})",
+        f"CREATE INDEX IF NOT EXISTS {name}__createdon ON {q(name)} (createdon, {q(pk)})",
+    ]
+    stmts += [
+        f"CREATE INDEX IF NOT EXISTS {name}__{c.logical_name} ON {q(name)} ({q(c.logical_name)})"
+        for c in table.columns
+        if c.is_lookup and c.logical_name != "ownerid"
+    ]
+    stmts += [
+        f"CREATE INDEX IF NOT EXISTS {name}__key{i} ON {q(name)} ({', '.join(map(q, key))})"
+        for i, key in enumerate(table.alternate_keys)
+    ]
+    return stmts
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-262144")
+    conn.execute("PRAGMA mmap_size=1073741824")
+    return conn
+
+
+class Store:
+    """The organisation's data."""
+
+    def __init__(self, path: Path, clock: Clock, tables: Sequence[Table] = TABLES) -> None:
+        """Open (and create if needed) the database at `path`."""
+        self.path = path
+        self.clock = clock
+        self.tables = tuple(tables)
+        self.by_name = {t.logical_name: t for t in self.tables}
+        self._open()
+
+    def _open(self) -> None:
+        self.writer = _connect(self.path)
+        self.create_schema(self.writer)
+        self.reader = _connect(self.path)
+        self.version = self._max_version()
+
+    def replace(self, fresh: Path) -> None:
+        """Swap in a database file built elsewhere (a reseed) and reopen the connections."""
+        self.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        os.replace(fresh, self.path)
+        self._open()
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def create_schema(self, conn: sqlite3.Connection, *, indexes: bool = True) -> None:
+        """Create missing tables (and their indexes unless a bulk load follows)."""
+        for table in self.tables:
+            cols = ", ".join(f"{q(n)} {t}" for n, t in storage_columns(table))
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {q(table.logical_name)} ({cols})")
+            if indexes:
+                for stmt in index_statements(table):
+                    conn.execute(stmt)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _tombstone (entity TEXT NOT NULL, id TEXT NOT NULL,"
+            " version INTEGER NOT NULL, deletedon TEXT NOT NULL)"
+        )
+        conn.execute("CREATE INDEX IF NOT EXISTS _tombstone_v ON _tombstone (entity, version)")
+        conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    def _max_version(self) -> int:
+        parts = [f"SELECT MAX(versionnumber) AS v FROM {q(t.logical_name)}" for t in self.tables]
+        parts.append("SELECT MAX(version) AS v FROM _tombstone")
+        row = self.writer.execute(f"SELECT MAX(v) FROM ({' UNION ALL '.join(parts)})")
+        return int(row.fetchone()[0] or 0)
+
+    def meta(self, key: str) -> str | None:
+        """Return a value from the sandbox's own key/value table (seed parameters)."""
+        row = self.reader.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a sandbox key/value."""
+        self.writer.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (key, value))
+
+    # --- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Atomic unit on the writer connection; nests (SAVEPOINTs) inside an open change set."""
+        self.writer.execute("SAVEPOINT w")
+        version = self.version
+        try:
+            yield
+        except BaseException:
+            self.writer.execute("ROLLBACK TO w")
+            self.writer.execute("RELEASE w")
+            self.version = version
+            raise
+        self.writer.execute("RELEASE w")
+
+    def next_version(self) -> int:
+        """Take the next org-wide row version."""
+        self.version += 1
+        return self.version
+
+    # --- rows -------------------------------------------------------------------------------
+
+    def table(self, logical_name: str) -> Table:
+        """Return schema of a table by logical name."""
+        return self.by_name[logical_name]
+
+    def get(self, table: Table, pk: str, *, writer: bool = False) -> dict[str, Any] | None:
+        """One row as {storage column: value}, or None."""
+        conn = self.writer if writer else self.reader
+        cur = conn.execute(
+            f"SELECT * FROM {q(table.logical_name)} WHERE {q(table.primary_id)} = ?", (pk.lower(),)
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def exists(self, logical_name: str, pk: str) -> bool:
+        """Return True when `pk` is a row of the table `logical_name` (read through the writer)."""
+        table = self.by_name.get(logical_name)
+        if table is None:
+            return False
+        sql = f"SELECT 1 FROM {q(logical_name)} WHERE {q(table.primary_id)} = ?"
+        return self.writer.execute(sql, (pk.lower(),)).fetchone() is not None
+
+    def find_by_key(self, table: Table, key: Mapping[str, Any]) -> str | None:
+        """Primary key of the row matching an alternate key, through the writer."""
+        where = " AND ".join(f"{q(n)} = ?" for n in key)
+        sql = f"SELECT {q(table.primary_id)} FROM {q(table.logical_name)} WHERE {where}"
+        row = self.writer.execute(sql, tuple(key.values())).fetchone()
+        return None if row is None else str(row[0])
+
+    def _computed(self, table: Table, row: dict[str, Any]) -> None:
+        if table.primary_name == "fullname" and ("firstname" in row or "lastname" in row):
+            parts = [row.get("firstname"), row.get("lastname")]
+            row["fullname"] = " ".join(p for p in parts if p) or None
+
+    def insert(self, table: Table, values: Mapping[str, Any], *, owner: str) -> dict[str, Any]:
+        """Create a row (defaults, owner, stamps, version) and return it."""
+        row: dict[str, Any] = {}
+        for column in table.columns:
+            if column.default is not None:
+                row[column.logical_name] = column.default
+        row["ownerid"], row["ownerid__target"] = owner, "systemuser"
+        row.update(values)
+        stamp = self.clock.stamp()
+        row["createdon"] = row["modifiedon"] = stamp
+        row["versionnumber"] = self.next_version()
+        self._computed(table, row)
+        names = list(row)
+        sql = (
+            f"INSERT INTO {q(table.logical_name)} ({', '.join(map(q, names))})"
+            f" VALUES ({', '.join('?' * len(names))})"
+        )
+        self.writer.execute(sql, [row[n] for n in names])
+        return row
+
+    def update(self, table: Table, pk: str, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Change columns of an existing row (new version, modifiedon); None when absent."""
+        current = self.get(table, pk, writer=True)
+        if current is None:
+            return None
+        changes = {k: v for k, v in values.items() if k not in SYSTEM_STAMPED}
+        if "firstname" in changes or "lastname" in changes:
+            merged = {**current, **changes}
+            self._computed(table, merged)
+            changes["fullname"] = merged.get("fullname")
+        changes["modifiedon"] = self.clock.stamp()
+        changes["versionnumber"] = self.next_version()
+        sets = ", ".join(f"{q(n)} = ?" for n in changes)
+        self.writer.execute(
+            f"UPDATE {q(table.logical_name)} SET {sets} WHERE {q(table.primary_id)} = ?",
+            [*changes.values(), pk.lower()],
+        )
+        current.update(changes)
+        return current
+
+    def delete(self, table: Table, pk: str) -> bool:
+        """Delete a row and leave a tombstone for change tracking; False when absent."""
+        cur = self.writer.execute(
+            f"DELETE FROM {q(table.logical_name)} WHERE {q(table.primary_id)} = ?", (pk.lower(),)
+        )
+        if cur.rowcount == 0:
+            return False
+        self.writer.execute(
+            "INSERT INTO _tombstone VALUES (?, ?, ?, ?)",
+            (table.logical_name, pk.lower(), self.next_version(), self.clock.stamp()),
+        )
+        return True
+
+    def primary_names(self, logical_name: str, ids: Iterable[str]) -> dict[str, str | None]:
+        """Primary name of each referenced row (for lookup FormattedValue annotations)."""
+        table = self.by_name.get(logical_name)
+        wanted = list(dict.fromkeys(ids))
+        if table is None or not wanted:
+            return {}
+        out: dict[str, str | None] = {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            sql = (
+                f"SELECT {q(table.primary_id)}, {q(table.primary_name)} FROM {q(logical_name)}"
+                f" WHERE {q(table.primary_id)} IN ({', '.join('?' * len(chunk))})"
+            )
+            out.update(self.reader.execute(sql, chunk).fetchall())
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Row count per table (entity set name → count)."""
+        return {
+            t.entity_set_name: self.reader.execute(
+                f"SELECT COUNT(*) FROM {q(t.logical_name)}"
+            ).fetchone()[0]
+            for t in self.tables
+        }
+
+    def close(self) -> None:
+        """Close both connections."""
+        self.reader.close()
+        self.writer.close()
