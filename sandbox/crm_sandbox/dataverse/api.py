@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import query
+from . import metadata, query
 from .config import BUSINESS_UNIT_ID, ORGANIZATION_ID, TENANT_ID, app_by_client_id
+from .csdl import csdl
 from .errors import RESOURCE_NOT_FOUND, DataverseError
 from .keys import parse_key
 from .paging import Preferences
@@ -87,12 +88,21 @@ async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiRespon
     head = segments[0]
     match = _SEGMENT.match(head)
     name, key_text = (match.group(1), match.group(2)) if match else (head, None)
+    rest = segments[1:]
     if name == "WhoAmI" and req.method == "GET":
         return who_am_i(req)
+    if name == "$metadata" and req.method == "GET":
+        body = csdl(rt.store.tables, annotations=req.param("annotations") == "true")
+        return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, body)
+    if name == "EntityDefinitions" and req.method == "GET":
+        return metadata.entity_definitions(req, rt.store.tables, key_text, rest)
+    if name == "GlobalOptionSetDefinitions" and req.method == "GET":
+        return metadata.global_option_set_definitions(req, rt.store.tables, key_text, rest)
+    if name == "sdkmessagefilters" and req.method == "GET" and key_text is None and not rest:
+        return metadata.sdk_message_filters(req, rt.store.tables)
     table = table_by_entity_set(name, rt.store.tables)
     if table is None:
         raise not_found(name)
-    rest = segments[1:]
     if key_text is None and not rest and req.method == "GET":
         return query.read_collection(rt, req, table)
     if key_text is None and rest == ["$count"] and req.method == "GET":

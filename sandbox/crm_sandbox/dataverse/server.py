@@ -78,6 +78,7 @@ async def serve(options: ServeOptions) -> None:
             http="httptools",
             loop="none",
             timeout_keep_alive=75,
+            timeout_graceful_shutdown=1,
         )
         return uvicorn.Server(config)
 
