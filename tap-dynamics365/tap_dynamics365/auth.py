@@ -11,6 +11,8 @@ import msal
 import requests
 from singer_sdk.authenticators import APIAuthenticatorBase
 
+from tap_dynamics365.session import VerifyingSession
+
 #: Authority hosts MSAL knows; any other host (a sovereign cloud proxy, the sandbox) must be
 #: marked as "known to the developer" so MSAL never calls login.microsoftonline.com about it.
 MICROSOFT_AUTHORITY_HOSTS = frozenset(
@@ -71,8 +73,7 @@ class DataverseAuthenticator(APIAuthenticatorBase):
         self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
         self._scopes = [f"{resource_url.rstrip('/')}/.default"]
         # MSAL gets its own session: the API session authenticates through this class.
-        self._http_client = requests.Session()
-        self._http_client.verify = verify
+        self._http_client = VerifyingSession(verify)
         self._credential: str | dict[str, str] | None = (
             certificate.as_msal_credential() if certificate else client_secret
         )

@@ -1,9 +1,9 @@
 """The shared Dataverse Web API client: session, TLS, auth, errors and the retry policy.
 
 The tap's streams and `target-dynamics365` both use this module, so the vendor's auth,
-session and retry behaviour exist once. Streams plug `DataverseClient.retry` into the
-SDK's backoff hooks; direct calls (`get_json`, `iter_values`, `post`, `patch`) apply the
-same policy through `RetryPolicy.wrap`.
+session and retry behaviour exist once. Streams hand `RetryPolicy.wrap` to the SDK as their
+request decorator and `RetryPolicy.validate` as their response check; direct calls
+(`get_json`, `iter_values`, `post`, `patch`) go through the same two.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_dynamics365.auth import ClientCertificate, DataverseAuthenticator
+from tap_dynamics365.session import VerifyingSession
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator, Mapping
@@ -103,9 +104,10 @@ def parse_error(response: requests.Response) -> tuple[str, str]:
 class RetryPolicy:
     """When to retry and how long to wait: one policy for streams and direct client calls.
 
-    Retries 429 and 5xx responses (plus connection errors and timeouts) up to `max_retries`
-    times. A `Retry-After` header is honoured as given; otherwise the wait grows
-    exponentially (`base` * 2**n, capped at `cap` seconds, with jitter).
+    Retries 429 and 5xx responses (plus connection errors and timeouts, but not TLS
+    verification failures) up to `max_retries` times. A `Retry-After` header is honoured
+    as given; otherwise the wait grows exponentially (`base` * 2**n, capped at `cap`
+    seconds, with jitter).
     """
 
     max_retries: int = 8
@@ -120,6 +122,11 @@ class RetryPolicy:
         requests.exceptions.ChunkedEncodingError,
         requests.exceptions.ContentDecodingError,
     )
+
+    @staticmethod
+    def is_permanent(exception: Exception) -> bool:
+        """TLS verification errors are `ConnectionError`s too, but retrying cannot fix them."""
+        return isinstance(exception, requests.exceptions.SSLError)
 
     def max_tries(self) -> int:
         """Return the number of attempts in total, the first one included."""
@@ -165,6 +172,7 @@ class RetryPolicy:
             self.retriable_exceptions,
             max_tries=self.max_tries,
             jitter=None,
+            giveup=self.is_permanent,
             on_backoff=on_backoff,
             logger=None,
         )(func)
@@ -194,10 +202,8 @@ class DataverseClient:
         self.timeout = timeout
         self.retry = RetryPolicy(max_retries=max_retries)
         self.logger = logger or logging.getLogger(__name__)
-        self.session = requests.Session()
+        self.session = VerifyingSession(ca_bundle or True)
         self.session.headers.update(ODATA_HEADERS)
-        if ca_bundle:
-            self.session.verify = ca_bundle
         self.authenticator = DataverseAuthenticator(
             tenant_id=tenant_id,
             client_id=client_id,

@@ -25,7 +25,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Sequence
 
     import requests
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
 
@@ -84,17 +84,9 @@ class DataverseStream(RESTStream):
         """Map failures to the client's error types (retriable: 429, 5xx)."""
         self.client.retry.validate(response)
 
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
-        """Use the client's policy: `Retry-After` when given, else exponential with jitter."""
-        return self.client.retry.wait_generator()
-
-    def backoff_max_tries(self) -> int:
-        """`max_retries` + 1."""
-        return self.client.retry.max_tries()
-
-    def backoff_jitter(self, value: float) -> float:
-        """No extra jitter: the wait generator jitters its own waits, not `Retry-After`."""
-        return value
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """Retry with the client's policy (`Retry-After`, exponential backoff, max tries)."""
+        return self.client.retry.wrap(func, on_backoff=self.backoff_handler)
 
     def get_new_paginator(self) -> ODataPaginator:
         """Follow `@odata.nextLink`."""
