@@ -45,7 +45,7 @@ def get_token(sandbox: Sandbox) -> str:
     return result["access_token"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def token(sandbox: Sandbox) -> str:
     return get_token(sandbox)
 

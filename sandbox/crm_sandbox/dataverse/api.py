@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import metadata, query
+from . import batch, metadata, query, writes
 from .config import BUSINESS_UNIT_ID, ORGANIZATION_ID, TENANT_ID, app_by_client_id
 from .csdl import csdl
 from .errors import RESOURCE_NOT_FOUND, DataverseError
@@ -91,6 +91,8 @@ async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiRespon
     rest = segments[1:]
     if name == "WhoAmI" and req.method == "GET":
         return who_am_i(req)
+    if name == "$batch" and req.method == "POST" and not rest:
+        return await run_batch(rt, req)
     if name == "$metadata" and req.method == "GET":
         body = csdl(rt.store.tables, annotations=req.param("annotations") == "true")
         return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, body)
@@ -109,7 +111,50 @@ async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiRespon
         return query.read_collection(rt, req, table, count_only=True)
     if key_text is not None and not rest and req.method == "GET":
         return query.read_entity(rt, req, table, parse_key(table, key_text))
+    if key_text is None and not rest and req.method == "POST":
+        return writes.create(rt, req, table)
+    if key_text is not None and not rest and req.method == "PATCH":
+        return writes.upsert(rt, req, table, key_text)
+    if key_text is not None and not rest and req.method == "DELETE":
+        return writes.delete(rt, req, table, key_text)
+    if key_text is None and len(rest) == 1 and req.method == "POST":
+        action = rest[0].removeprefix("Microsoft.Dynamics.CRM.")
+        if rest[0].startswith("Microsoft.Dynamics.CRM.") and action in writes.MULTIPLE:
+            return writes.multiple(rt, req, table, action)
     raise not_found(rest[0] if rest else name)
+
+
+async def run_batch(rt: Runtime, req: ApiRequest) -> ApiResponse:
+    """POST `$batch`: parts go through the same routing; change sets share one transaction."""
+    parts = batch.parse_batch(req.headers.get("content-type", ""), req.body)
+
+    async def run(sub: batch.SubRequest) -> batch.SubResponse:
+        path, _, query_string = sub.relative_url.partition("?")
+        segments = [unquote(s) for s in path.split("/")] if path else []
+        headers = {k.lower(): v for k, v in sub.headers.items()}
+        sub_req = ApiRequest(
+            method=sub.method,
+            path=path,
+            query=parse_qsl(query_string, keep_blank_values=True),
+            headers=headers,
+            prefer=Preferences.parse([v for k, v in headers.items() if k == "prefer"]),
+            body=sub.body,
+            principal=req.principal,
+            service_root=req.service_root,
+        )
+        resp = await dispatch(rt, sub_req, segments)
+        return batch.SubResponse(resp.status, resp.headers, resp.body)
+
+    status, content_type, body = await batch.execute_batch(
+        parts,
+        run,
+        continue_on_error=req.prefer.continue_on_error,
+        transaction=rt.store.transaction,
+    )
+    headers = {"Content-Type": content_type, "OData-Version": "4.0"}
+    if req.prefer.continue_on_error:
+        headers["Preference-Applied"] = "odata.continue-on-error"
+    return ApiResponse(status, headers, body)
 
 
 def service_document(rt: Runtime, req: ApiRequest) -> ApiResponse:
@@ -175,7 +220,11 @@ def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starl
                 principal=principal,
                 service_root=rt.service_root,
             )
-            resp = await dispatch(rt, req, segments)
+            if request.method == "GET":
+                resp = await dispatch(rt, req, segments)
+            else:
+                async with rt.write_lock:  # one writer; a `$batch` holds it for all its parts
+                    resp = await dispatch(rt, req, segments)
         except DataverseError as error:
             resp = error_response(error)
         finally:
