@@ -123,7 +123,7 @@ class DataverseAuthenticator(APIAuthenticatorBase):
             if self._app is None:
                 return
             cache = self._app.token_cache
-            for token in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+            for token in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(token)
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

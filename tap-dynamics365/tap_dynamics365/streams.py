@@ -322,9 +322,22 @@ class TableStream(DataverseStream):
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
-        """Delete records carry no `modifiedon`: they must not touch the bookmark."""
-        if latest_record.get(REPLICATION_KEY) is not None:
+        """Advance the `modifiedon` bookmark; delete records (no `modifiedon`) leave it alone.
+
+        Polled streams are sorted and use the SDK's bookkeeping. Tracked streams resume from
+        their links, not from `modifiedon`, so the bookmark is simply the highest value seen,
+        kept without the SDK's "unsorted, not resumable" progress markers.
+        """
+        value = latest_record.get(REPLICATION_KEY)
+        if value is None:
+            return
+        if not self.tracked:
             super()._increment_stream_state(latest_record, context=context)
+            return
+        state = self.stream_state
+        if value > state.get("replication_key_value", ""):
+            state["replication_key"] = REPLICATION_KEY
+            state["replication_key_value"] = value
 
 
 class OptionSetsStream(Stream):
