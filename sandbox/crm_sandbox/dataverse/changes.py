@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import BAD_REQUEST, EXPIRED_VERSION_STAMP, DataverseError
 from .paging import PageState, build_query, encode_skiptoken
-from .protocol import ApiRequest, ApiResponse, json_response
+from .protocol import ApiRequest, ApiResponse, collection_response, encode_json
 from .records import Projection
 from .schema import Table
 from .store import q
@@ -122,21 +122,21 @@ def read_delta(
         req.prefer.applied.append(f"odata.maxpagesize={page_size}")
     name, pk = table.logical_name, table.primary_id
     last = int((state.last or [state.since])[0])
-    values: list[dict[str, object]] = []
+    values: list[bytes] = []
     more = False
     phase = state.phase
     if phase == "rows":
         rows = rt.store.reader.execute(
-            f"SELECT {projection.select_sql} FROM {q(name)} WHERE versionnumber > ?"
+            f"SELECT {projection.select_list}, versionnumber FROM {q(name)} WHERE versionnumber > ?"
             " ORDER BY versionnumber LIMIT ?",
             (max(last, state.since), page_size + 1),
         ).fetchall()
         if len(rows) > page_size:
             rows, more = rows[:page_size], True
-            last = rows[-1][0]
+            last = rows[-1][-1]
         else:
             phase, last = "deleted", state.since
-        values.extend(projection.render(rows, rt.store))
+        values.extend(projection.render_json(rows, rt.store))
     if phase == "deleted" and not more:
         room = page_size - len(values)
         stubs = rt.store.reader.execute(
@@ -150,10 +150,11 @@ def read_delta(
             last = stubs[-1][1] if stubs else last
         deleted_context = f"{req.service_root}$metadata#{table.entity_set_name}/$deletedEntity"
         values.extend(
-            {"@odata.context": deleted_context, "id": stub_id, "reason": "deleted"}
+            encode_json({"@odata.context": deleted_context, "id": stub_id, "reason": "deleted"})
             for stub_id, _ in stubs
         )
     body: dict[str, object] = {"@odata.context": f"{context}/$delta"}
+    tail: dict[str, object] = {}
     if more:
         nxt = PageState(
             page=state.page,
@@ -166,11 +167,10 @@ def read_delta(
         params = [(k, v) for k, v in req.query if k == "$select"]
         params.append(("$skiptoken", encode_skiptoken(nxt)))
         params.append(("$deltatoken", token))
-        body["@odata.nextLink"] = f"{req.service_root}{table.entity_set_name}?{build_query(params)}"
+        tail["@odata.nextLink"] = f"{req.service_root}{table.entity_set_name}?{build_query(params)}"
     else:
-        body["@odata.deltaLink"] = delta_link(rt, req, table, state.snapshot)
-    body["value"] = values
+        tail["@odata.deltaLink"] = delta_link(rt, req, table, state.snapshot)
     headers = {}
     if req.prefer.applied:
         headers["Preference-Applied"] = ",".join(req.prefer.applied)
-    return json_response(body, headers=headers)
+    return collection_response(body, values, tail, headers)

@@ -72,6 +72,21 @@ def json_response(
     return ApiResponse(status, out, _encoder.encode(payload))
 
 
+def collection_response(
+    head: Mapping[str, Any],
+    values: list[bytes],
+    tail: Mapping[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> ApiResponse:
+    """Build `{<head>, "value": [<pre-encoded entities>], <tail>}`."""
+    parts = [encode_json(dict(head))[:-1], b',"value":[', b",".join(values), b"]"]
+    for key, value in tail.items():
+        parts += [b",", encode_json(key), b":", encode_json(value)]
+    parts.append(b"}")
+    out = {"Content-Type": JSON, "OData-Version": "4.0", **(headers or {})}
+    return ApiResponse(200, out, b"".join(parts))
+
+
 def encode_json(payload: Any) -> bytes:
     """Fast JSON encoding (msgspec)."""
     return _encoder.encode(payload)

@@ -9,7 +9,7 @@ from .errors import BAD_REQUEST, OBJECT_DOES_NOT_EXIST, DataverseError
 from .keys import EntityKey
 from .odata import OrderKey, compile_filter, parse_orderby, parse_select
 from .paging import MAX_PAGE_SIZE, PageState, build_query, decode_skiptoken, encode_skiptoken
-from .protocol import ApiRequest, ApiResponse, json_response
+from .protocol import ApiRequest, ApiResponse, collection_response, json_response
 from .records import Projection
 from .schema import Column, Table
 from .store import NOT_NULL, q
@@ -134,7 +134,7 @@ def read_collection(
     )
     key_sql = ", ".join(q(k.column.logical_name) for k in keys)
     sql = (
-        f"SELECT {projection.select_sql}, {key_sql} FROM {name} WHERE {page_where}"
+        f"SELECT {projection.select_list}, {key_sql} FROM {name} WHERE {page_where}"
         f" ORDER BY {order} LIMIT ?"
     )
     rows = rt.store.reader.execute(sql, [*page_params, limit + 1]).fetchall()
@@ -152,7 +152,8 @@ def read_collection(
             body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(total, MAX_PAGE_SIZE)
         if req.prefer.wants("Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"):
             body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = total > MAX_PAGE_SIZE
-    body["value"] = projection.render(rows, rt.store)
+    values = projection.render_json(rows, rt.store)
+    tail: dict[str, Any] = {}
     if more:
         nkeys = len(keys)
         nxt = PageState(
@@ -164,16 +165,16 @@ def read_collection(
         )
         query = [(k, v) for k, v in req.query if k != "$skiptoken"]
         query.append(("$skiptoken", encode_skiptoken(nxt)))
-        body["@odata.nextLink"] = f"{req.service_root}{table.entity_set_name}?{build_query(query)}"
+        tail["@odata.nextLink"] = f"{req.service_root}{table.entity_set_name}?{build_query(query)}"
     elif state.tracking:
         assert state.snapshot is not None
-        body["@odata.deltaLink"] = changes.delta_link(rt, req, table, state.snapshot)
+        tail["@odata.deltaLink"] = changes.delta_link(rt, req, table, state.snapshot)
     headers = {}
     if req.prefer.annotations_raw and projection.annotated:
         req.prefer.applied.append(f"odata.include-annotations={req.prefer.annotations_raw}")
     if req.prefer.applied:
         headers["Preference-Applied"] = ",".join(req.prefer.applied)
-    return json_response(body, headers=headers)
+    return collection_response(body, values, tail, headers)
 
 
 def _top(req: ApiRequest) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from .config import user_name
 from .paging import Preferences
+from .protocol import encode_json
 from .schema import (
     BOOLEAN,
     DATETIME,
@@ -20,6 +21,8 @@ from .schema import (
     Table,
 )
 from .store import Store, q, target_column
+
+_MAX_SQL_ARGS = 120  # stay below SQLite's default SQLITE_MAX_FUNCTION_ARG (127)
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
@@ -94,6 +97,25 @@ class Projection:
                 self._keys.append(f"\0{column.logical_name}")
         self._booleans = [c.read_name for c in self.columns if c.attribute_type == BOOLEAN]
         self._drop = [k for k in self._keys if k.startswith("\0")]
+        # Without annotations SQLite renders each entity's JSON itself (json_object, in C): the
+        # hot path for big pages. Lookups need only their GUID there.
+        self.in_sql = not self.annotated and 2 * len(self.columns) + 2 <= _MAX_SQL_ARGS
+        self.select_list = self._json_sql() if self.in_sql else self.select_sql
+
+    def _json_sql(self) -> str:
+        args = ["'@odata.etag'", "'W/\"' || versionnumber || '\"'"]
+        for column in self.columns:
+            value = q(column.logical_name)
+            if column.attribute_type == BOOLEAN:
+                value = f"json(CASE {value} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
+            args += [f"'{column.read_name}'", value]
+        return f"json_object({', '.join(args)})"
+
+    def render_json(self, rows: Sequence[Sequence[Any]], store: Store) -> list[bytes]:
+        """Entity JSON documents for rows SELECTed with `select_list` (+ trailing key columns)."""
+        if self.in_sql:
+            return [row[0].encode() for row in rows]
+        return [encode_json(record) for record in self.render(rows, store)]
 
     def render(self, rows: Sequence[Sequence[Any]], store: Store) -> list[dict[str, Any]]:
         """Entity JSON objects for SELECTed rows."""
