@@ -175,7 +175,11 @@ OPT_OUTS: tuple[tuple[str, str, str, str], ...] = (
 
 def _boolean(table: str, name: str, display: str, true: str, false: str, **kw: object) -> Column:
     return Column(
-        name, BOOLEAN, display, option_set=BooleanOptionSet(f"{table}_{name}", true, false), **kw  # type: ignore[arg-type]
+        name,
+        BOOLEAN,
+        display,
+        option_set=BooleanOptionSet(f"{table}_{name}", true, false),
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -187,7 +191,9 @@ def _state_status(table: str) -> tuple[Column, Column]:
             "Status",
             required_level="SystemRequired",
             valid_for_create=False,
-            option_set=OptionSet(f"{table}_statecode", STATE_ACTIVE_INACTIVE, option_set_type="State"),
+            option_set=OptionSet(
+                f"{table}_statecode", STATE_ACTIVE_INACTIVE, option_set_type="State"
+            ),
             default=0,
         ),
         Column(
@@ -213,7 +219,9 @@ def _system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
             valid_for_update=False,
         ),
         Column("createdon", DATETIME, "Created On", valid_for_create=False, valid_for_update=False),
-        Column("modifiedon", DATETIME, "Modified On", valid_for_create=False, valid_for_update=False),
+        Column(
+            "modifiedon", DATETIME, "Modified On", valid_for_create=False, valid_for_update=False
+        ),
         Column(
             "versionnumber",
             BIGINT,
@@ -238,7 +246,9 @@ CONTACT = Table(
     columns=(
         *_system_columns("contact", "contactid"),
         Column("firstname", STRING, "First Name", max_length=50, required_level="Recommended"),
-        Column("lastname", STRING, "Last Name", max_length=50, required_level="ApplicationRequired"),
+        Column(
+            "lastname", STRING, "Last Name", max_length=50, required_level="ApplicationRequired"
+        ),
         Column(
             "fullname",
             STRING,
@@ -264,7 +274,9 @@ CONTACT = Table(
         Column("numberofchildren", INTEGER, "No. of Children"),
         Column("parentcustomerid", CUSTOMER, "Company Name", targets=("account", "contact")),
         *(_boolean("contact", n, d, t, f, default=False) for n, d, t, f in OPT_OUTS),
-        _boolean("contact", "followemail", "Follow Email Activity", "Allow", "Do Not Allow", default=True),
+        _boolean(
+            "contact", "followemail", "Follow Email Activity", "Allow", "Do Not Allow", default=True
+        ),
     ),
 )
 
