@@ -41,6 +41,8 @@ class DataverseReader:
         self.client_secret = tap_env["TAP_DYNAMICS365_CLIENT_SECRET"]
         self.session = requests.Session()
         self.session.verify = tap_env.get("TAP_DYNAMICS365_CA_BUNDLE") or True
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on CI images) beat `verify`.
+        self.session.trust_env = False
         self._token: str | None = None
 
     def token(self) -> str:

@@ -19,28 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.jsonl_output import read_jsonl_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 TAP = "tap-dynamics365"
 LOADER = "target-jsonl"
 ENVIRONMENT = "test"
 _DROPPED_PREFIXES = ("TAP_DYNAMICS365_", "TARGET_JSONL_", "MELTANO_")
-
-
-def read_jsonl_dir(directory: Path) -> dict[str, list[dict[str, Any]]]:
-    """Rows per stream from the loader's `<stream>-<stamp>.jsonl` (or `<stream>.jsonl`) files.
-
-    A last line without its newline is a write torn by a crash (or still in progress) and is left
-    out: the loader only forwards state after complete writes, so such a row is re-extracted.
-    """
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(directory.glob("*.jsonl")):
-        stream = path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        rows.setdefault(stream, []).extend(
-            json.loads(line) for line in lines if line.endswith("\n") and line.strip()
-        )
-    return rows
 
 
 @dataclass
@@ -143,6 +129,7 @@ class Pipeline:
         self.tap_env = dict(tap_env)
         self.work_dir = work_dir
         self.runs: list[RunResult] = []
+        self.started: list[RunningPipeline] = []
 
     @property
     def state_id(self) -> str:
@@ -177,49 +164,84 @@ class Pipeline:
         self.runs.append(result)
         return result
 
-    def run_and_kill(
-        self,
-        label: str,
-        *,
-        kill_when: int,
-        stream: str,
-        extra_env: Mapping[str, str] | None = None,
-        timeout: float = 240,
-    ) -> RunResult:
-        """Start `meltano run` and SIGKILL its whole process group (Meltano, tap and loader)
-
-        as soon as the loader has written at least `kill_when` rows of `stream`.
-        """
-        out_dir, env = self._env(label, extra_env)
-        args = self._args(())
+    def start(self, label: str, *, extra_args: Sequence[str] = ()) -> RunningPipeline:
+        """Start `meltano run` in its own process group and return at once."""
+        out_dir, env = self._env(label, None)
+        args = self._args(extra_args)
         log_path = self.work_dir / f"{label}.log"
-        started = time.monotonic()
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                self.project.command(*args),
-                cwd=REPO_ROOT,
-                env=self.project.env(env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                while proc.poll() is None:
-                    written = len(read_jsonl_dir(out_dir).get(stream, []))
-                    if written >= kill_when:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        break
-                    if time.monotonic() - started > timeout:
-                        msg = f"run {label} wrote only {written} rows of {stream} in {timeout}s"
-                        raise AssertionError(msg)
-                    time.sleep(0.05)
-                proc.wait(timeout=30)
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        result = RunResult(
-            args, proc.returncode, log_path.read_text(), time.monotonic() - started, out_dir
+        running = RunningPipeline(self, args, out_dir, log_path)
+        running.proc = subprocess.Popen(
+            self.project.command(*args),
+            cwd=REPO_ROOT,
+            env=self.project.env(env),
+            stdout=running.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        self.runs.append(result)
+        self.started.append(running)
+        return running
+
+    def close(self) -> None:
+        """Kill runs a failed test left behind."""
+        for running in self.started:
+            if running.proc is not None and running.proc.poll() is None:
+                running.kill()
+
+
+class RunningPipeline:
+    """A `meltano run` in progress (Meltano, tap and loader in one process group)."""
+
+    def __init__(self, pipeline: Pipeline, args: Sequence[str], out_dir: Path, log: Path) -> None:
+        """Bookkeeping only; `Pipeline.start` launches the process."""
+        self.pipeline = pipeline
+        self.args = args
+        self.out_dir = out_dir
+        self.log_path = log
+        self.log = log.open("w")
+        self.started = time.monotonic()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        assert self.proc is not None
+        return self.proc
+
+    def wait_for_rows(self, stream: str, count: int, timeout: float = 180) -> int:
+        """Block until the loader has written `count` rows of `stream`; return how many."""
+        deadline = time.monotonic() + timeout
+        while True:
+            written = len(read_jsonl_dir(self.out_dir).get(stream, []))
+            if written >= count:
+                return written
+            if self._process().poll() is not None:
+                msg = f"run ended ({self.proc and self.proc.returncode}) with {written} rows"
+                raise AssertionError(f"{msg} of {stream}:\n{self.log_path.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                msg = f"only {written} rows of {stream} after {timeout}s"
+                raise AssertionError(msg)
+            time.sleep(0.05)
+
+    def kill(self) -> RunResult:
+        """SIGKILL the whole process group: no clean-up, no final state message."""
+        proc = self._process()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        return self.wait()
+
+    def wait(self, timeout: float = 300) -> RunResult:
+        """Wait for the run to end (killing it after `timeout`) and collect the result."""
+        proc = self._process()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        self.log.close()
+        result = RunResult(
+            self.args,
+            proc.returncode,
+            self.log_path.read_text(),
+            time.monotonic() - self.started,
+            self.out_dir,
+        )
+        self.pipeline.runs.append(result)
         return result
