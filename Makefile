@@ -36,7 +36,7 @@ lock: ## re-resolve pinned versions after changing a dependency
 	$(BIN)/uv pip compile -q --universal requirements/dev.in -o requirements/lock.txt
 
 demo: plugins ## start the sandbox, run every pipeline, print a summary, stop the sandbox
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m scripts.demo
 
 test: test-unit test-e2e ## the whole suite (CI runs this)
 
@@ -53,7 +53,7 @@ sandbox: install ## run the sandbox in the foreground for manual use
 	$(BIN)/crm-sandbox serve
 
 bench: install ## tap-dynamics365 against a plain requests loop, 100k rows (ROWS=...)
-	$(BIN)/python bench/tap_dynamics365.py $(if $(ROWS),--rows $(ROWS))
+	$(BIN)/python -m bench.tap_dynamics365 $(if $(ROWS),--rows $(ROWS))
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox output
