@@ -1,0 +1,1 @@
+"""Singer tap for Adobe Campaign Standard, and the Campaign REST client the target shares."""
