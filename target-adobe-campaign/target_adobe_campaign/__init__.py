@@ -1,0 +1,1 @@
+"""Singer target upserting Adobe Campaign Standard profiles and custom resources."""

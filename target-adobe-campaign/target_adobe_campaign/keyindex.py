@@ -1,0 +1,138 @@
+"""The key → (PKey, current values) index of one Campaign resource, read in bulk once a run.
+
+With it the target needs no look-up per record: a key that is absent is created, a key that
+is present is patched with the fields that changed, or left alone. Only records carrying a
+key are indexed, so records created outside the integration (no CRM id) are never touched.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+from dataclasses import dataclass, field
+
+if t.TYPE_CHECKING:
+    import logging
+    from collections.abc import Iterable
+
+    from tap_adobe_campaign.client import CampaignClient
+
+    from target_adobe_campaign.routing import Route
+
+#: Records per page while indexing: few, large pages (Campaign's default is 25).
+INDEX_LINE_COUNT = 5000
+
+
+@dataclass
+class Entry:
+    """One Campaign record: how to address it and its values as last read or written."""
+
+    pkey: str
+    href: str  # as Campaign returned it, else <resource path>/<PKey>
+    values: dict[str, t.Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: dict[str, t.Any], path: str) -> Entry:
+        """Index a record as Campaign returned it (`path`: its resource under the API root)."""
+        pkey = record["PKey"]
+        return cls(pkey=pkey, href=record.get("href") or f"{path}/{pkey}", values=record)
+
+
+class DuplicateKeyError(Exception):
+    """Several Campaign records carry the same key: none of them is written."""
+
+
+class KeyIndex:
+    """Keys of one resource (one route's `resource` + `key`); thread-safe."""
+
+    def __init__(self, client: CampaignClient, route: Route, logger: logging.Logger) -> None:
+        """Nothing is read until `load`."""
+        self.client = client
+        self.route = route
+        self.logger = logger
+        self._entries: dict[str, Entry] = {}
+        self._duplicates: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.loaded = False
+
+    def load(self) -> None:
+        """Page through the whole resource once (`_forcePagination=true`, big pages)."""
+        entries, duplicates = self._read(
+            self.client.iter_records(self.route.path, line_count=INDEX_LINE_COUNT)
+        )
+        with self._lock:
+            self._entries, self._duplicates = entries, duplicates
+            self.loaded = True
+        self.logger.info(
+            "Indexed %d %s records by %s%s",
+            len(entries),
+            self.route.resource,
+            self.route.key,
+            f" ({len(duplicates)} keys held by several records)" if duplicates else "",
+        )
+
+    def _read(self, records: Iterable[dict[str, t.Any]]) -> tuple[dict[str, Entry], dict[str, int]]:
+        entries: dict[str, Entry] = {}
+        duplicates: dict[str, int] = {}
+        for record in records:
+            key = record.get(self.route.key)
+            if key is None or key == "":
+                continue  # not created by the integration: never touched
+            key = str(key)
+            if key in entries:
+                duplicates[key] = duplicates.get(key, 1) + 1
+            else:
+                entries[key] = Entry.from_record(record, self.route.path)
+        for key, count in duplicates.items():
+            self.logger.warning(
+                "%d %s records share %s '%s'; records with this key are rejected",
+                count,
+                self.route.resource,
+                self.route.key,
+                key,
+            )
+        return entries, duplicates
+
+    def get(self, key: str) -> Entry | None:
+        """Return the entry for `key`; raise `DuplicateKeyError` if the key is ambiguous."""
+        with self._lock:
+            if key in self._duplicates:
+                msg = (
+                    f"{self._duplicates[key]} Campaign {self.route.resource} records share "
+                    f"{self.route.key} '{key}'"
+                )
+                raise DuplicateKeyError(msg)
+            return self._entries.get(key)
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Record a created or updated record."""
+        with self._lock:
+            self._entries[key] = entry
+
+    def remove(self, key: str) -> None:
+        """Forget a deleted record."""
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def refresh(self, keys: Iterable[str]) -> None:
+        """Ask Campaign which of `keys` exist now (after ambiguous creates).
+
+        Uses the route's key filter when configured, else reads the resource again once.
+        """
+        key_filter = self.route.key_filter
+        if key_filter is None:
+            self.load()
+            return
+        for key in keys:
+            found = [
+                record
+                for record in self.client.find(
+                    self.route.path, key_filter.name, **{key_filter.param: key}
+                )
+                if str(record.get(self.route.key)) == key
+            ]
+            with self._lock:
+                if len(found) > 1:
+                    self._duplicates[key] = len(found)
+                elif found:
+                    self._entries[key] = Entry.from_record(found[0], self.route.path)

@@ -1,0 +1,245 @@
+"""CampaignSink: upserts a stream's batches into its Campaign resource, keyed on the CRM id."""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+from singer_sdk.sinks import BatchSink
+from tap_adobe_campaign.client import AmbiguousWriteError, CampaignAPIError
+
+from target_adobe_campaign.keyindex import DuplicateKeyError, Entry
+from target_adobe_campaign.payload import (
+    DELETED_AT,
+    SDC_PREFIX,
+    RecordRejectedError,
+    build_payload,
+    changed_fields,
+    key_of,
+)
+
+if t.TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from singer_sdk.target_base import Target
+
+    from target_adobe_campaign.keyindex import KeyIndex
+    from target_adobe_campaign.routing import Link
+    from target_adobe_campaign.target import TargetAdobeCampaign
+
+DEFAULT_BATCH_SIZE = 1000
+AMBIGUOUS = "ambiguous"
+
+
+@dataclass
+class Write:
+    """One call to make: create (POST), update (PATCH the changed fields) or delete."""
+
+    kind: t.Literal["create", "update", "delete"]
+    key: str
+    record: dict[str, t.Any]
+    body: dict[str, t.Any] | None = None
+    entry: Entry | None = None
+
+
+class CampaignSink(BatchSink):
+    """Writes one stream to its routed resource.
+
+    Per batch: parents are drained first, each record is compared with the resource's key
+    index, and only the needed calls are made, `max_concurrency` at a time. A record
+    Campaign refuses goes to the rejects file and the batch goes on; any other failure
+    (retries exhausted, authentication) stops the run before STATE is emitted.
+    """
+
+    target: TargetAdobeCampaign
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        """Resolve the stream's route (unrouted streams never get this far)."""
+        super().__init__(target, stream_name, schema, key_properties)
+        self.target = t.cast("TargetAdobeCampaign", target)
+        self.route = self.target.routes[stream_name]
+        self.client = self.target.client
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """Always read the metadata: `_sdc_deleted_at` marks deletes (nothing `_sdc_*` is sent)."""
+        return True
+
+    @property
+    def max_size(self) -> int:
+        """`batch_size_rows`, else 1000 records per batch."""
+        return self.batch_size_rows or DEFAULT_BATCH_SIZE
+
+    # --- batch ----------------------------------------------------------------------------
+
+    def process_batch(self, context: dict) -> None:
+        """Plan the batch against the key index, run the calls, settle ambiguous creates."""
+        records = self._latest_per_key(context.get("records", []))
+        self.target.drain_parents(self.route)
+        index = self.target.key_index(self.stream_name)
+        writes = [w for w in (self._plan(index, record) for record in records) if w]
+        futures = [self.target.executor.submit(self._execute, index, w) for w in writes]
+        ambiguous, failure = self._collect(writes, futures)
+        if ambiguous and failure is None:
+            self._settle_ambiguous_creates(index, ambiguous)
+        if failure is not None:
+            raise failure
+
+    def _latest_per_key(self, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """Keep the last record of each key; reject records without a key."""
+        latest: dict[str, dict[str, t.Any]] = {}
+        for record in records:
+            try:
+                key = key_of(record, self.route.key)
+            except RecordRejectedError as exc:
+                self._reject(record, None, exc.reason, field=exc.field)
+                continue
+            if key in latest:
+                self.tally_duplicate_merged()
+                del latest[key]  # re-insert: keep input order of the surviving record
+            latest[key] = record
+        return list(latest.values())
+
+    def _plan(self, index: KeyIndex, record: dict[str, t.Any]) -> Write | None:
+        """Decide the call a record needs; None when it needs none (or is rejected)."""
+        key = key_of(record, self.route.key)
+        try:
+            entry = index.get(key)
+            if record.get(DELETED_AT) is not None:
+                return self._plan_delete(key, record, entry)
+            payload = build_payload(record, self.route, self._parent_pkey)
+        except (RecordRejectedError, DuplicateKeyError) as exc:
+            self._reject(record, key, str(exc), field=getattr(exc, "field", None))
+            return None
+        if entry is None:
+            return Write("create", key, record, body=payload.body)
+        changes = changed_fields(
+            payload.body,
+            entry.values,
+            key=self.route.key,
+            create_only=self.route.create_only_fields,
+        )
+        if not changes:
+            self.target.summary.add(self.stream_name, "unchanged")
+            return None
+        return Write("update", key, record, body=changes, entry=entry)
+
+    def _plan_delete(self, key: str, record: dict[str, t.Any], entry: Entry | None) -> Write | None:
+        if not self.config.get("apply_deletes", False):
+            self.target.summary.add(self.stream_name, "skipped_deletes")
+            return None
+        if entry is None:  # never created, or already deleted
+            self.target.summary.add(self.stream_name, "unchanged")
+            return None
+        return Write("delete", key, record, entry=entry)
+
+    def _parent_pkey(self, link: Link, parent_key: str) -> str | None:
+        entry = self.target.key_index(link.stream).get(parent_key)
+        return entry.pkey if entry else None
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def _execute(self, index: KeyIndex, write: Write) -> str:
+        """Make one call (in a pool thread); return its outcome, or AMBIGUOUS."""
+        try:
+            if write.kind == "create":
+                created = self.client.post(self.route.path, write.body)
+                index.put(write.key, Entry.from_record(created, self.route.path))
+                return "created"
+            assert write.entry is not None  # planned with its entry
+            if write.kind == "update":
+                self.client.patch(write.entry.href, write.body)
+                write.entry.values.update(write.body or {})
+                return "updated"
+            self.client.delete(write.entry.href)
+            index.remove(write.key)
+        except CampaignAPIError as exc:
+            self._reject(
+                write.record,
+                write.key,
+                exc.error_message,
+                field=exc.field,
+                status=exc.status,
+                code=exc.code,
+            )
+            return "rejected"
+        except AmbiguousWriteError:
+            return AMBIGUOUS
+        return "deleted"
+
+    def _collect(
+        self, writes: list[Write], futures: list[Future[str]]
+    ) -> tuple[list[Write], BaseException | None]:
+        """Count outcomes; return the ambiguous creates and the first fatal error, if any.
+
+        Every call is awaited before a fatal error is raised, so the counts are complete.
+        """
+        ambiguous: list[Write] = []
+        failure: BaseException | None = None
+        for write, future in zip(writes, futures, strict=True):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # raised once the batch has settled
+                failure = failure or exc
+                continue
+            if outcome == AMBIGUOUS:
+                ambiguous.append(write)
+            elif outcome != "rejected":  # counted with the reject itself
+                self.target.summary.add(self.stream_name, outcome)
+        return ambiguous, failure
+
+    def _settle_ambiguous_creates(self, index: KeyIndex, writes: list[Write]) -> None:
+        """Look the keys up; create only what Campaign really does not have."""
+        self.logger.warning(
+            "%d create(s) of %s may or may not have happened; looking the keys up",
+            len(writes),
+            self.route.resource,
+        )
+        index.refresh(write.key for write in writes)
+        for write in writes:
+            try:
+                exists = index.get(write.key) is not None
+            except DuplicateKeyError as exc:
+                self._reject(write.record, write.key, str(exc), field=self.route.key)
+                continue
+            outcome = "created" if exists else self._execute(index, write)
+            if outcome == AMBIGUOUS:
+                msg = (
+                    f"Creating {self.route.resource} {self.route.key} '{write.key}' failed "
+                    "twice with an unknown outcome; stopping before anything else is written"
+                )
+                raise AmbiguousWriteError(msg)
+            if outcome != "rejected":
+                self.target.summary.add(self.stream_name, outcome)
+
+    def _reject(
+        self,
+        record: dict[str, t.Any],
+        key: str | None,
+        reason: str,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.logger.warning("Rejected %s record %s: %s", self.stream_name, key, reason)
+        self.target.summary.add(self.stream_name, "rejected")
+        self.target.rejects.write(
+            stream=self.stream_name,
+            key=key,
+            reason=reason,
+            field=field,
+            status=status,
+            code=code,
+            record={
+                k: v
+                for k, v in record.items()
+                if not k.startswith(SDC_PREFIX) or (k == DELETED_AT and v is not None)
+            },
+        )

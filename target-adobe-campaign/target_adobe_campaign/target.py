@@ -1,0 +1,176 @@
+"""TargetAdobeCampaign: settings, stream routing, shared key indexes, rejects and summary."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from pathlib import Path
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from tap_adobe_campaign.client import CampaignClient
+from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
+
+from target_adobe_campaign.keyindex import KeyIndex
+from target_adobe_campaign.rejects import OUTCOMES, RejectsFile, RunSummary
+from target_adobe_campaign.routing import RESOURCES_SETTING, Route, parse_routes
+from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink
+
+DEFAULT_REJECTS_FILE = "output/rejects/target-adobe-campaign.jsonl"
+
+
+class UnroutedStreamError(Exception):
+    """A stream arrived that the `resources` setting does not route anywhere."""
+
+
+class RecordsRejectedError(Exception):
+    """Raised at the very end (after every good record and its STATE) if any were rejected."""
+
+
+class TargetAdobeCampaign(Target):
+    """Singer target upserting Adobe Campaign Standard profiles and custom resources."""
+
+    name = "target-adobe-campaign"
+    default_sink_class = CampaignSink
+
+    config_jsonschema = th.PropertiesList(
+        *CONNECTION_SETTINGS,
+        RESOURCES_SETTING,
+        th.Property(
+            "apply_deletes",
+            th.BooleanType,
+            default=False,
+            description="Delete the Campaign record of a record with _sdc_deleted_at "
+            "(otherwise such records are skipped and counted)",
+        ),
+        th.Property(
+            "rejects_file",
+            th.StringType,
+            default=DEFAULT_REJECTS_FILE,
+            description="JSON Lines file of the records Campaign refused, rewritten each run",
+        ),
+        th.Property(
+            "summary_file",
+            th.StringType,
+            description="JSON file with the run's counts per stream; default: next to "
+            "rejects_file, with the suffix .summary.json",
+        ),
+        th.Property(
+            "max_concurrency",
+            th.IntegerType(minimum=1, maximum=64),
+            default=4,
+            description="Campaign calls in flight at once",
+        ),
+        th.Property(
+            "batch_size_rows",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_BATCH_SIZE,
+            description="Records per batch (a batch's calls run concurrently)",
+        ),
+    ).to_dict()
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        """Drain sinks one at a time: parents first; concurrency lives inside a batch."""
+        super().__init__(**kwargs)
+        self.max_parallelism = 1
+        self.summary = RunSummary()
+        self._indexes: dict[str, KeyIndex] = {}
+        self._indexes_lock = threading.Lock()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate against the schema, plus https endpoints and the routing rules."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        errors += connection_errors(self.config)
+        errors += parse_routes(self.config.get("resources") or {})[1]
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
+
+    # --- shared resources -----------------------------------------------------------------
+
+    @cached_property
+    def routes(self) -> dict[str, Route]:
+        """Stream name → route, from the `resources` setting."""
+        return parse_routes(self.config.get("resources") or {})[0]
+
+    @cached_property
+    def client(self) -> CampaignClient:
+        """The REST client every sink shares."""
+        return CampaignClient.from_config(self.config, logger=self.logger)
+
+    @cached_property
+    def executor(self) -> ThreadPoolExecutor:
+        """The pool bounding concurrent Campaign calls (`max_concurrency`)."""
+        return ThreadPoolExecutor(
+            max_workers=self.config.get("max_concurrency", 4), thread_name_prefix="campaign"
+        )
+
+    @cached_property
+    def rejects(self) -> RejectsFile:
+        """The rejects file of this run."""
+        return RejectsFile(self.config.get("rejects_file") or DEFAULT_REJECTS_FILE)
+
+    @property
+    def summary_path(self) -> Path:
+        """`summary_file`, else `<rejects_file stem>.summary.json` beside the rejects file."""
+        configured = self.config.get("summary_file")
+        return Path(configured) if configured else self.rejects.path.with_suffix(".summary.json")
+
+    def key_index(self, stream: str) -> KeyIndex:
+        """Return the key index of `stream`'s resource, read from Campaign on first use."""
+        with self._indexes_lock:
+            index = self._indexes.get(stream)
+            if index is None:
+                index = KeyIndex(self.client, self.routes[stream], self.logger)
+                index.load()
+                self._indexes[stream] = index
+            return index
+
+    # --- sinks and ordering ---------------------------------------------------------------
+
+    def get_sink_class(self, stream_name: str) -> type[CampaignSink]:
+        """Refuse streams the `resources` setting does not route."""
+        if stream_name not in self.routes:
+            msg = (
+                f"Stream '{stream_name}' has no entry in the 'resources' setting (routed "
+                f"streams: {', '.join(sorted(self.routes)) or 'none'}). Add it, or rename it "
+                "with a stream map (__alias__)."
+            )
+            raise UnroutedStreamError(msg)
+        return CampaignSink
+
+    def drain_parents(self, route: Route) -> None:
+        """Write the pending records of `route`'s parent streams (and theirs) first."""
+        for link in route.links:
+            self.drain_parents(self.routes[link.stream])
+            if self.sink_exists(link.stream):
+                self.drain_one(self.get_sink(link.stream))
+
+    # --- end of run -----------------------------------------------------------------------
+
+    def process_endofpipe(self) -> None:
+        """Drain and emit STATE, then write the summary; fail if anything was rejected."""
+        try:
+            super().process_endofpipe()
+        finally:
+            self.executor.shutdown(wait=True)
+            self.rejects.close()
+        self.summary.write(self.summary_path, self.rejects.path)
+        for stream, counts in self.summary.streams().items():
+            self.logger.info(
+                "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in OUTCOMES)
+            )
+        rejected = self.summary.total("rejected")
+        if rejected:
+            msg = (
+                f"{rejected} record(s) rejected by Adobe Campaign; see {self.rejects.path} "
+                f"(summary: {self.summary_path})"
+            )
+            raise RecordsRejectedError(msg)
+
+
+if __name__ == "__main__":
+    TargetAdobeCampaign.cli()
