@@ -77,7 +77,7 @@ class TargetAdobeCampaign(Target):
         super().__init__(**kwargs)
         self.max_parallelism = 1
         self.summary = RunSummary()
-        self._indexes: dict[str, KeyIndex] = {}
+        self._indexes: dict[tuple[str, str], KeyIndex] = {}
         self._indexes_lock = threading.Lock()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -120,13 +120,18 @@ class TargetAdobeCampaign(Target):
         return Path(configured) if configured else self.rejects.path.with_suffix(".summary.json")
 
     def key_index(self, stream: str) -> KeyIndex:
-        """Return the key index of `stream`'s resource, read from Campaign on first use."""
+        """Return the key index of `stream`'s resource, read from Campaign on first use.
+
+        Streams routed to the same resource and key (e.g. a stream and its deletes split
+        off with a stream map) share one index.
+        """
+        route = self.routes[stream]
         with self._indexes_lock:
-            index = self._indexes.get(stream)
+            index = self._indexes.get((route.path, route.key))
             if index is None:
-                index = KeyIndex(self.client, self.routes[stream], self.logger)
+                index = KeyIndex(self.client, route, self.logger)
                 index.load()
-                self._indexes[stream] = index
+                self._indexes[route.path, route.key] = index
             return index
 
     # --- sinks and ordering ---------------------------------------------------------------
