@@ -72,6 +72,17 @@ class TargetAdobeCampaign(Target):
         ),
     ).to_dict()
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Leave out the built-ins that do not apply.
+
+        Writes are always upserts by key (no `load_method`), and `_sdc_*` metadata is always
+        read, for deletes, and never written to Campaign (no `add_record_metadata`).
+        """
+        super().append_builtin_config(config_jsonschema)
+        for name in ("add_record_metadata", "load_method"):
+            config_jsonschema["properties"].pop(name, None)
+
     def __init__(self, **kwargs: t.Any) -> None:
         """Drain sinks one at a time: parents first; concurrency lives inside a batch."""
         super().__init__(**kwargs)
