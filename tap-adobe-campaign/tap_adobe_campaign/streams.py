@@ -57,11 +57,8 @@ class CampaignStream(RESTStream):
     from the client, so stream reads behave like the target's calls.
     """
 
-    #: Resource path under the API root, e.g. `profileAndServicesExt/profile`.
-    resource: str
-
     def __init__(self, tap: Tap, client: CampaignClient, **kwargs: t.Any) -> None:
-        """Keep the shared client."""
+        """Keep the shared client; `path` is the resource under the API root."""
         self.client = client
         self._next_href: str | None = None
         super().__init__(tap, **kwargs)
@@ -120,7 +117,7 @@ class CampaignStream(RESTStream):
             "_forcePagination": "true",
             "_lineCount": self.config.get("page_size", 500),
         }
-        return HTTPRequest(url=self.client.url(self.resource, query))
+        return HTTPRequest(url=self.client.url(self.path, query))
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         """Yield the page's records and remember where the next page is."""
@@ -179,9 +176,8 @@ class ProfilesStream(CampaignStream):
 
     def __init__(self, tap: Tap, client: CampaignClient, resource: str) -> None:
         """Read profiles from `resource` (`profileAndServicesExt/profile` shows custom fields)."""
-        self.resource = resource
         self._bookmark: datetime.datetime | None = None
-        super().__init__(tap, client)
+        super().__init__(tap, client, path=resource)
 
     def first_page_params(self, context: Context | None) -> dict[str, t.Any]:
         """Newest first."""
