@@ -128,7 +128,7 @@ def main() -> None:
     print(f"  output      {out_root.relative_to(REPO_ROOT)}/<run>/<stream>-<UTC start>.jsonl")
     print(f"  run logs    {out_root.relative_to(REPO_ROOT)}/*.log")
     print(f"  meltano log {log_home / 'meltano' / 'log'} (or: .venv/bin/meltano logs list)")
-    print("  not built yet: target-adobe-campaign, tap-adobe-campaign, target-dynamics365")
+    print("  in no job yet: target-adobe-campaign, tap-adobe-campaign, target-dynamics365")
 
 
 if __name__ == "__main__":
