@@ -257,7 +257,7 @@ def main() -> None:
                 print_table(size, floor_m, tap_m)
                 results.append({"contacts": size, "floor": asdict(floor_m), "tap": asdict(tap_m)})
         finally:
-            sb.admin.session.close()  # a keep-alive connection delays the server's shutdown
+            sb.admin.session.close()  # release our keep-alive connection
             sb.stop()
     rss = [r["tap"]["peak_rss_mb"] for r in results]
     print(f"\ntap peak RSS: {rss[1]:.0f} MB at {sizes[1]:,} rows, {rss[0]:.0f} MB at {sizes[0]:,}")

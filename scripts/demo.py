@@ -119,7 +119,7 @@ def main() -> None:
         env["TARGET_JSONL_OUTPUT_DIR"] = str(out_root / "2-incremental")
         incremental_seconds = meltano(["run", JOB], env, out_root / "2-incremental.log")
         print("\nStopping the sandbox.")
-        sb.admin.session.close()  # an open keep-alive connection delays the server's shutdown
+        sb.admin.session.close()  # release our keep-alive connection
 
     print("\nSummary")
     summarise("full load", out_root / "1-full", full_seconds)

@@ -33,8 +33,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     try:
         yield sb
     finally:
-        # Keep-alive connections would hold the server's graceful shutdown for 15 s.
-        sb.admin.session.close()
+        sb.admin.session.close()  # release our keep-alive connection before the shutdown
         sb.stop()
 
 
