@@ -1,0 +1,92 @@
+"""Fixed sandbox identities and the settings tests can switch at runtime."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ORGANIZATION = "sandbox-org"
+CLIENT_ID = "campaign-sandbox-client"
+CLIENT_SECRET = "sandbox-campaign-secret"
+SCOPE = "openid,AdobeID,campaign_sdk,additional_info.projectedProductContext"
+OTHER_ORGANIZATION = "other-org"
+OTHER_CLIENT_ID = "campaign-other-client"
+OTHER_CLIENT_SECRET = "sandbox-other-secret"
+
+IMS_PORT = 8445
+GATEWAY_PORT = 8446
+
+# Scopes a Developer Console project with the Adobe Campaign API typically holds (community lists).
+CREDENTIAL_SCOPES = frozenset(
+    {
+        "openid",
+        "AdobeID",
+        "campaign_sdk",
+        "additional_info.projectedProductContext",
+        "campaign_config_server_general",
+        "deliverability_service_general",
+        "read_organizations",
+    }
+)
+# Without these the IMS profile carries no Campaign product context: the gateway answers 403023.
+GATEWAY_SCOPES = frozenset({"campaign_sdk", "additional_info.projectedProductContext"})
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An OAuth Server-to-Server credential of one IMS organization."""
+
+    client_id: str
+    secret: str
+    organization: str  # Campaign tenant id used in URLs
+
+    @property
+    def ims_org(self) -> str:
+        """IMS organization id (`…@AdobeOrg`)."""
+        return f"{self.organization.upper().replace('-', '')}0000000000@AdobeOrg"
+
+    @property
+    def technical_account(self) -> str:
+        """Technical account id of the credential."""
+        return f"{self.client_id.replace('-', '').upper()[:24]}@techacct.adobe.com"
+
+
+CREDENTIALS: tuple[Credential, ...] = (
+    Credential(CLIENT_ID, CLIENT_SECRET, ORGANIZATION),
+    Credential(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, OTHER_ORGANIZATION),
+)
+# Organizations with a Campaign instance behind the gateway; other known ones have none.
+SERVED_ORGANIZATIONS = frozenset({ORGANIZATION})
+KNOWN_ORGANIZATIONS = frozenset(c.organization for c in CREDENTIALS)
+
+
+def credential(client_id: str | None) -> Credential | None:
+    """Find a credential by client id (= API key)."""
+    return next((c for c in CREDENTIALS if c.client_id == client_id), None)
+
+
+@dataclass
+class Settings:
+    """Everything switchable at runtime through the admin API."""
+
+    token_lifetime: int = 86399  # expires_in (seconds) of new IMS tokens
+    big_table_threshold: int = 100_000  # XtkBigTableThreshold
+    absolute_hrefs: bool = True  # False: hrefs relative to the API base, like old ACS docs
+    tps_limit: int = 0  # requests per second and API key before 429050; 0 = unlimited
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Set the given fields (unknown names raise KeyError, bad values ValueError)."""
+        types = {f.name: f.type for f in fields(self)}
+        for key, value in values.items():
+            if key not in types:
+                raise KeyError(key)
+            if types[key] == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be a boolean")
+                setattr(self, key, value)
+            else:
+                setattr(self, key, int(value))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for the admin API."""
+        return asdict(self)

@@ -1,0 +1,117 @@
+"""Run the Campaign sandbox on a background thread of this process (tests, notebooks).
+
+`start_in_thread(CampaignServeOptions(tmp, ims_port=0, gateway_port=0))` returns once both ports
+listen; `api_session()` then gives a `requests.Session` with a fresh token and the API key, and
+`admin` the test-only controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from .admin_client import CampaignAdmin
+from .server import CampaignServeOptions, serve
+
+
+class RunningCampaign:
+    """A Campaign sandbox served by a thread of this process."""
+
+    def __init__(self, options: CampaignServeOptions) -> None:
+        """Prepare (not start) the server thread."""
+        self.options = options
+        self.info: dict[str, Any] = {}
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="campaign-sandbox", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await serve(self.options, stop=self._stop, on_ready=self._on_ready)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._ready.set()
+
+    def _on_ready(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self._ready.set()
+
+    def start(self, timeout: float = 120.0) -> RunningCampaign:
+        """Start serving and wait until both ports listen."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the Campaign sandbox did not start within {timeout} s")
+        if self._error is not None:
+            raise RuntimeError("the Campaign sandbox failed to start") from self._error
+        self.admin = CampaignAdmin(self.info["admin_url"], self.info["ca_file"])
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=30)
+
+    def http_session(self) -> requests.Session:
+        """Return a `requests` session trusting the sandbox CA (and ignoring REQUESTS_CA_BUNDLE)."""
+        session = requests.Session()
+        session.verify = self.info["ca_file"]
+        session.trust_env = False
+        return session
+
+    def token(self, client_id: str | None = None, secret: str | None = None) -> str:
+        """Return a fresh IMS access token (default credential and scope)."""
+        resp = self.http_session().post(
+            self.info["token_url"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id or self.info["client_id"],
+                "client_secret": secret or self.info["client_secret"],
+                "scope": self.info["scope"],
+            },
+            timeout=30,
+        )
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
+    def api_session(self) -> requests.Session:
+        """Return a session carrying a fresh token, the API key and Adobe's sample headers."""
+        session = self.http_session()
+        session.headers.update(
+            {
+                "Authorization": f"Bearer {self.token()}",
+                "X-Api-Key": self.info["client_id"],
+                "Cache-Control": "no-cache",
+                "Content-Type": "application/json;charset=utf-8",
+            }
+        )
+        return session
+
+    def __enter__(self) -> RunningCampaign:
+        """Use as a context manager (already started)."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop on exit."""
+        self.stop()
+
+
+def start_in_thread(options: CampaignServeOptions, timeout: float = 120.0) -> RunningCampaign:
+    """Serve IMS + gateway on a background thread; returns once both listen."""
+    return RunningCampaign(options).start(timeout)

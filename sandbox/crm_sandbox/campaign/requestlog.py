@@ -1,0 +1,86 @@
+"""Request log: every HTTP request to the IMS and gateway apps (admin calls excluded)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from crm_sandbox.clock import Clock
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ADMIN_PREFIX = "/_sandbox"
+
+
+@dataclass
+class LoggedRequest:
+    """One request as the admin API reports it."""
+
+    app: str
+    method: str
+    path: str
+    query: str
+    status: int
+    client_id: str | None  # API key / token owner, when known
+    time: float  # sandbox clock, epoch seconds
+    duration_ms: float
+
+
+class RequestLog:
+    """A bounded in-memory log plus the ASGI middleware that fills it."""
+
+    def __init__(self, clock: Clock, size: int = 200_000) -> None:
+        """Keep the last `size` requests."""
+        self.clock = clock
+        self.entries: deque[LoggedRequest] = deque(maxlen=size)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        """Return the log as JSON objects."""
+        return [asdict(r) for r in self.entries]
+
+    def clear(self) -> None:
+        """Empty the log."""
+        self.entries.clear()
+
+    def middleware(self, app_name: str) -> Callable[[ASGIApp], ASGIApp]:
+        """Middleware factory; handlers put the caller in `scope["state"]["client_id"]`."""
+        log = self
+
+        def factory(app: ASGIApp) -> ASGIApp:
+            async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+                if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+                    await app(scope, receive, send)
+                    return
+                start = time.perf_counter()
+                status = [500]
+
+                async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+                    if message["type"] == "http.response.start":
+                        status[0] = message["status"]
+                    await send(message)
+
+                scope.setdefault("state", {})
+                try:
+                    await app(scope, receive, send_wrapper)
+                finally:
+                    log.entries.append(
+                        LoggedRequest(
+                            app=app_name,
+                            method=scope["method"],
+                            path=scope["path"],
+                            query=scope.get("query_string", b"").decode("latin-1"),
+                            status=status[0],
+                            client_id=scope["state"].get("client_id"),
+                            time=log.clock.time(),
+                            duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                        )
+                    )
+
+            return middleware
+
+        return factory

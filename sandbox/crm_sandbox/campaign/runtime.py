@@ -1,0 +1,61 @@
+"""The running Campaign instance: store, clock, settings, tokens, faults, counters, request log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crm_sandbox.clock import Clock
+
+from .config import GATEWAY_PORT, IMS_PORT, ORGANIZATION, Settings
+from .engine_calls import EngineCalls
+from .faults import Faults, TpsLimiter
+from .paging import LineStarts
+from .pkeys import Sealer
+from .requestlog import RequestLog
+from .store import Store
+from .tokens import TokenService
+
+DB_FILE = "campaign.sqlite3"
+
+
+class Runtime:
+    """Everything the IMS and gateway apps share inside one process."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        ims_url: str = f"https://localhost:{IMS_PORT}",
+        gateway_url: str = f"https://localhost:{GATEWAY_PORT}",
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """Open the store and keys in `state_dir` (created if needed)."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state_dir
+        self.ims_url = ims_url
+        self.gateway_url = gateway_url
+        self.clock = clock or Clock()
+        self.settings = settings or Settings()
+        self.sealer = Sealer(state_dir / "campaign-pkey-secret.bin")
+        self.line_starts = LineStarts(self.sealer)
+        self.store = Store(state_dir / DB_FILE, self.clock, self.sealer)
+        self.tokens = TokenService(state_dir / "campaign-ims-key.bin", self.clock)
+        self.faults = Faults()
+        self.tps = TpsLimiter(self.clock)
+        self.engine_calls = EngineCalls()
+        self.requests = RequestLog(self.clock)
+
+    @property
+    def api_url(self) -> str:
+        """Absolute API base: `https://localhost:8446/sandbox-org/campaign`."""
+        return f"{self.gateway_url}/{ORGANIZATION}/campaign"
+
+    @property
+    def href_base(self) -> str:
+        """Prefix of the hrefs in responses: the API base, or nothing for relative hrefs."""
+        return self.api_url if self.settings.absolute_hrefs else ""
+
+    def close(self) -> None:
+        """Release the database."""
+        self.store.close()

@@ -1,0 +1,189 @@
+"""Deterministic sample data: the same seed and sizes always give the same records.
+
+Profiles carry an `externalId` (a D365 contact id) except roughly one in ten, which stand for
+profiles created in Campaign itself (the integration must leave those alone); a few share an
+email address with another profile (email is not unique in Campaign). Opt-out flags carry the
+time they were set. Built for speed like the Dataverse seed: rows go through `executemany`
+into a fresh file (no journal), indexes come after the load, then the file replaces the live one.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from crm_sandbox.dataverse.seed import FIRST, LAST
+
+from .dates import stamp
+from .pkeys import Sealer
+from .schema import OPT_OUTS, PROFILE, PROJECT, TIME_ZONE
+from .store import Store, columns, index_statements, q
+
+# Seeded timestamps lie in the two years before this instant (fixed for reproducibility).
+SEED_EPOCH = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+SPAN = 730 * 86400
+CITIES = (
+    ("Paris", "75001", "FR"),
+    ("Lyon", "69001", "FR"),
+    ("Berlin", "10115", "DE"),
+    ("Madrid", "28001", "ES"),
+    ("London", "EC1A 1BB", "GB"),
+    ("Dublin", "D01 F5P2", "IE"),
+    ("New York", "10001", "US"),
+    ("Seattle", "98101", "US"),
+    ("Toronto", "M5H 2N2", "CA"),
+    ("Tokyo", "100-0001", "JP"),
+)
+JOBS = ("Buyer", "Engineer", "Manager", "Analyst", "Director", "Consultant", None)
+# Share of profiles with each opt-out flag set, in thousandths.
+OPT_OUT_RATES = (20, 80, 30, 50, 40, 30, 30, 50)
+
+
+@dataclass(frozen=True)
+class SeedSizes:
+    """How many records to generate."""
+
+    profiles: int = 2000
+    projects: int | None = None  # default: profiles // 4
+
+    def resolved(self) -> dict[str, int]:
+        """Concrete sizes per resource."""
+        projects = self.projects if self.projects is not None else self.profiles // 4
+        return {"profile": self.profiles, "cusProject": projects}
+
+
+def seed_signature(sizes: SeedSizes, seed_value: int) -> str:
+    """Return the `_meta.seed` value of a store seeded with these parameters."""
+    return repr((seed_value, asdict(sizes)))
+
+
+def _guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _times(rng: random.Random, i: int, n: int) -> tuple[float, float]:
+    """Return (created, lastModified) epoch seconds with milliseconds; created grows with the id."""
+    created = SEED_EPOCH - SPAN + (i * SPAN / max(n, 1)) + rng.random()
+    modified = min(SEED_EPOCH, created + rng.random() * 90 * 86400)
+    return round(created, 3), round(modified, 3)
+
+
+def _profiles(rng: random.Random, sealer: Sealer, n: int) -> Iterator[dict[str, Any]]:
+    zones = [v.value for v in TIME_ZONE.values]
+    emails: list[str] = []
+    for i in range(1, n + 1):
+        bits = rng.getrandbits(64)
+        first, last = FIRST[bits % len(FIRST)], LAST[(bits >> 8) % len(LAST)]
+        email = f"{first}.{last}{i}@example.com".lower().replace("'", "")
+        if i % 37 == 0:
+            email = email.capitalize()
+        if emails and i % 53 == 0:
+            email = emails[(bits >> 16) % len(emails)]  # a duplicate: same address, new profile
+        emails.append(email)
+        created, modified = _times(rng, i, n)
+        city, zip_code, country = CITIES[(bits >> 20) % len(CITIES)]
+        born = (
+            date(1950 + (bits >> 24) % 55, 1 + (bits >> 32) % 12, 1 + (bits >> 36) % 28)
+            if (bits >> 40) % 5
+            else None
+        )
+        row: dict[str, Any] = {
+            "id": i,
+            "pkey": sealer.pkey(PROFILE.code, i),
+            "birthDate": born.isoformat() if born else None,
+            "created": stamp(created),
+            "lastModified": stamp(modified),
+            "domain": "example.com",
+            "email": email,
+            "emailFormat": (bits >> 43) % 3,
+            "externalId": None if rng.random() < 0.1 else _guid(rng),
+            "fax": None,
+            "firstName": first,
+            "gender": (bits >> 45) % 3,
+            "lastName": last,
+            "middleName": None,
+            "mobilePhone": f"+1-555-{(bits >> 47) % 10000:04d}" if (bits >> 61) % 2 else None,
+            "phone": f"+1-555-{(bits >> 50) % 10000:04d}",
+            "salutation": None,
+            "thumbnail": None,
+            "timeZone": zones[(bits >> 54) % len(zones)],
+            "title": None,
+            "cusCustomerSince": stamp(created)[:10] if (bits >> 58) % 2 else None,
+            "cusJobTitle": JOBS[(bits >> 59) % len(JOBS)],
+            "location_address1": f"{(bits >> 30) % 200 + 1} Main Street",
+            "location_address2": None,
+            "location_address3": None,
+            "location_address4": None,
+            "location_city": city,
+            "location_zipCode": zip_code,
+            "location_stateCode": None,
+            "location_countryCode": country,
+        }
+        for name, rate in zip(OPT_OUTS, OPT_OUT_RATES, strict=True):
+            on = rng.randrange(1000) < rate
+            row[name] = int(on)
+            row[f"{name}_changed"] = (
+                stamp(created + (modified - created) * rng.random()) if on else None
+            )
+        yield row
+
+
+def _projects(
+    rng: random.Random, sealer: Sealer, n: int, linkable: list[str]
+) -> Iterator[dict[str, Any]]:
+    for i in range(1, n + 1):
+        created, modified = _times(rng, i, n)
+        yield {
+            "id": i,
+            "pkey": sealer.pkey(PROJECT.code, i),
+            "created": stamp(created),
+            "cusBudget": round(rng.random() * 100_000, 2),
+            "cusCode": f"PRJ-{i:06d}",
+            "cusCrmId": _guid(rng),
+            "cusName": f"Project {i:05d}",
+            "cusStage": rng.randrange(3),
+            "cusStartDate": f"2024-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d}",
+            "lastModified": stamp(modified),
+            "profile": rng.choice(linkable) if linkable and rng.random() < 0.9 else None,
+        }
+
+
+def _load(conn: sqlite3.Connection, name: str, names: list[str], rows: Iterator[dict]) -> None:
+    sql = (
+        f"INSERT INTO {q(name)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})"
+    )
+    conn.executemany(sql, ([row[c] for c in names] for row in rows))
+
+
+def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]:
+    """Replace all data with a deterministic sample; return the record count per resource."""
+    counts = sizes.resolved()
+    rng = random.Random(seed_value)
+    fresh = store.path.with_name(store.path.name + ".seeding")
+    fresh.unlink(missing_ok=True)
+    conn = sqlite3.connect(fresh, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-262144"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("BEGIN")
+        store.create_schema(conn, indexes=False)
+        profiles = list(_profiles(rng, store.sealer, counts["profile"]))
+        _load(conn, PROFILE.name, columns(PROFILE), iter(profiles))
+        linkable = [p["pkey"] for p in profiles if p["externalId"]]
+        projects = _projects(rng, store.sealer, counts["cusProject"], linkable)
+        _load(conn, PROJECT.name, columns(PROJECT), projects)
+        for resource in (PROFILE, PROJECT):
+            for stmt in index_statements(resource):
+                conn.execute(stmt)
+        conn.execute("INSERT INTO _meta VALUES ('seed', ?)", (seed_signature(sizes, seed_value),))
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+    store.replace(fresh)
+    return counts
