@@ -107,6 +107,7 @@ def uvicorn_server(app: Starlette, tls: TlsFiles) -> uvicorn.Server:
         http="httptools",
         loop="none",
         timeout_keep_alive=75,
+        timeout_graceful_shutdown=1,  # idle keep-alive TLS peers would hold shutdown for 30 s
     )
     srv = uvicorn.Server(config)
     srv.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
