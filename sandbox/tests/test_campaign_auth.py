@@ -254,3 +254,15 @@ def test_request_log(campaign):
     assert [(r["app"], r["method"], r["status"]) for r in log] == [("gateway", "GET", 200)]
     assert log[0]["query"] == "_lineCount=3"
     assert log[0]["client_id"] == CLIENT_ID
+
+
+def test_admin_reset_reseeds_and_zeroes_engine_calls(campaign):
+    api = campaign.api_session()
+    api.post(profiles_url(campaign), json={"email": "x@example.com"})
+    assert campaign.admin.engine_calls()["total"] == 1
+    assert campaign.admin.reset(profiles=80, seed=9) == {"profile": 80, "cusProject": 20}
+    state = campaign.admin.state()
+    assert state["counts"] == {"profile": 80, "cusProject": 20}
+    assert state["engine_calls"]["total"] == 0
+    listed = api.get(profiles_url(campaign) + "/_count").json()
+    assert listed == {"count": 80}

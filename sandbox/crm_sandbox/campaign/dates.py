@@ -9,10 +9,18 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z?$")
 
 
+_DAYS: dict[int, str] = {}
+
+
 def stamp(epoch: float) -> str:
-    """Format epoch seconds as Campaign does: `2019-09-25 23:20:35.000Z`."""
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Format epoch seconds as Campaign does: `2019-09-25 23:20:35.000Z` (days cached: fast)."""
+    millis = round(epoch * 1000)
+    days, rem = divmod(millis, 86_400_000)
+    day = _DAYS.get(days)
+    if day is None:
+        day = _DAYS[days] = date.fromordinal(719_163 + days).isoformat()
+    seconds, ms = divmod(rem, 1000)
+    return f"{day} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{ms:03d}Z"
 
 
 def parse_date(text: str) -> str | None:

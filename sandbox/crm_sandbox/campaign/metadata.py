@@ -98,7 +98,7 @@ def filters(sealer: Sealer, api: str, resource: Resource, base: str) -> dict[str
                 "name": flt.name,
             }
         )
-    return {"content": content, "count": {"value": len(content)}}
+    return {"content": content}
 
 
 def api_root(api: str, base: str) -> dict[str, Any]:

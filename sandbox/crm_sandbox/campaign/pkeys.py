@@ -29,13 +29,16 @@ class Sealer:
             secret_file.chmod(0o600)
         self.secret = secret_file.read_bytes()
 
-    def _stream(self, tag: bytes, size: int) -> bytes:
-        return hashlib.shake_256(self.secret + tag).digest(size)
+    def _mask(self, tag: bytes, data: bytes) -> bytes:
+        """XOR `data` with the key stream of `tag` (its own inverse)."""
+        stream = hashlib.shake_256(self.secret + tag).digest(len(data))
+        mixed = int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")
+        return mixed.to_bytes(len(data), "big")
 
     def seal(self, purpose: bytes, payload: bytes) -> str:
         """Return `@…` for `payload`; `purpose` separates PKeys from paging tokens."""
         tag = hmac.digest(self.secret, purpose + payload, "sha256")[:_TAG]
-        masked = bytes(a ^ b for a, b in zip(payload, self._stream(tag, len(payload)), strict=True))
+        masked = self._mask(tag, payload)
         return "@" + base64.urlsafe_b64encode(tag + masked).rstrip(b"=").decode("ascii")
 
     def open(self, purpose: bytes, token: str) -> bytes | None:
@@ -48,7 +51,7 @@ class Sealer:
         except (binascii.Error, ValueError):
             return None
         tag, masked = raw[:_TAG], raw[_TAG:]
-        payload = bytes(a ^ b for a, b in zip(masked, self._stream(tag, len(masked)), strict=True))
+        payload = self._mask(tag, masked)
         expected = hmac.digest(self.secret, purpose + payload, "sha256")[:_TAG]
         return payload if hmac.compare_digest(tag, expected) else None
 
