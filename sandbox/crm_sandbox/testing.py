@@ -1,8 +1,10 @@
-"""Start the sandbox in a subprocess for tests, the demo and benchmarks.
+"""Start the sandbox (Dataverse + Campaign) in a subprocess for tests, the demo and benchmarks.
 
     with launch(contacts=500) as sandbox:
-        env = sandbox.tap_env()          # for `meltano run`
-        sandbox.admin.inject_429(2)      # test-only controls
+        env = sandbox.tap_env()                      # tap-dynamics365, for `meltano run`
+        env |= sandbox.target_campaign_env()         # target-adobe-campaign
+        sandbox.admin.inject_429(2)                  # Dataverse test-only controls
+        sandbox.campaign.admin.inject_5xx(503)       # Campaign test-only controls
 
 Plain synchronous code, so it can run at import time of a conftest.
 """
@@ -17,18 +19,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .campaign.admin_client import CampaignAdmin
 from .dataverse.admin_client import DataverseAdmin
-from .dataverse.server import ENDPOINTS_FILE
+from .server import ENDPOINTS_FILE
 
 
 @dataclass(frozen=True)
 class DataverseEndpoints:
-    """Where the emulated services listen and how to authenticate."""
+    """Where Entra and Dataverse listen, how to authenticate, and the admin client."""
 
     url: str  # resource URL, e.g. https://localhost:8444 (also the token audience)
     api_url: str  # service root, …/api/data/v9.2/
@@ -38,6 +41,23 @@ class DataverseEndpoints:
     client_id: str
     client_secret: str
     admin_url: str
+    admin: DataverseAdmin = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CampaignEndpoints:
+    """Where IMS and the Campaign gateway listen, how to authenticate, and the admin client."""
+
+    ims_url: str  # https://localhost:8445 (token endpoint: token_url)
+    token_url: str  # ims_url/ims/token/v3
+    api_base_url: str  # gateway root, https://localhost:8446
+    api_url: str  # API base, api_base_url/<organization>/campaign
+    organization: str
+    client_id: str  # also the X-Api-Key
+    client_secret: str
+    scopes: str  # comma-separated
+    admin_url: str
+    admin: CampaignAdmin = field(compare=False, repr=False)
 
 
 class Sandbox:
@@ -61,8 +81,22 @@ class Sandbox:
             client_id=info["client_id"],
             client_secret=info["client_secret"],
             admin_url=info["admin_url"],
+            admin=DataverseAdmin(info["admin_url"], self.ca_file),
         )
-        self.admin = DataverseAdmin(info["admin_url"], self.ca_file)
+        self.admin = self.dataverse.admin
+        cp = info["campaign"]
+        self.campaign = CampaignEndpoints(
+            ims_url=cp["ims_url"],
+            token_url=cp["token_url"],
+            api_base_url=cp["api_base_url"],
+            api_url=cp["api_url"],
+            organization=cp["organization"],
+            client_id=cp["client_id"],
+            client_secret=cp["client_secret"],
+            scopes=cp["scopes"],
+            admin_url=cp["admin_url"],
+            admin=CampaignAdmin(cp["admin_url"], self.ca_file),
+        )
 
     def tap_env(self) -> dict[str, str]:
         """Environment variables configuring tap-dynamics365 for this sandbox."""
@@ -75,6 +109,27 @@ class Sandbox:
             "TAP_DYNAMICS365_RESOURCE_URL": d.url,
             "TAP_DYNAMICS365_CA_BUNDLE": self.ca_file,
         }
+
+    def _campaign_env(self, prefix: str) -> dict[str, str]:
+        c = self.campaign
+        values = {
+            "ORGANIZATION": c.organization,
+            "CLIENT_ID": c.client_id,
+            "CLIENT_SECRET": c.client_secret,
+            "SCOPES": c.scopes,
+            "IMS_URL": c.ims_url,
+            "API_BASE_URL": c.api_base_url,
+            "CA_BUNDLE": self.ca_file,
+        }
+        return {f"{prefix}_{key}": value for key, value in values.items()}
+
+    def tap_campaign_env(self) -> dict[str, str]:
+        """Environment variables configuring tap-adobe-campaign (`TAP_ADOBE_CAMPAIGN_*`)."""
+        return self._campaign_env("TAP_ADOBE_CAMPAIGN")
+
+    def target_campaign_env(self) -> dict[str, str]:
+        """Environment variables configuring target-adobe-campaign (`TARGET_ADOBE_CAMPAIGN_*`)."""
+        return self._campaign_env("TARGET_ADOBE_CAMPAIGN")
 
     def stop(self) -> None:
         """Terminate the process (it removes endpoints.json) and a temporary state dir."""
@@ -102,6 +157,18 @@ class Sandbox:
         self.stop()
 
 
+def cli_flags(opts: dict[str, Any]) -> list[str]:
+    """`{"accounts": 0, "reseed": True, "tasks": None}` → `["--accounts", "0", "--reseed"]`."""
+    flags: list[str] = []
+    for key, value in opts.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif not (value is None or value is False):
+            flags += [flag, str(value)]
+    return flags
+
+
 def launch(
     state_dir: str | Path | None = None,
     contacts: int = 2000,
@@ -110,12 +177,16 @@ def launch(
     timeout: float = 180.0,
     entra_port: int = 0,
     dataverse_port: int = 0,
+    ims_port: int = 0,
+    gateway_port: int = 0,
     **opts: Any,
 ) -> Sandbox:
-    """Start `crm-sandbox serve` on free ports and wait until it listens.
+    """Start `crm-sandbox serve` (both vendors) on free ports and wait until it listens.
 
-    Extra keyword options map to CLI flags (`accounts=10` → `--accounts 10`, `reseed=True` →
-    `--reseed`). Without `state_dir` a temporary directory is used and removed on stop().
+    Extra keyword options map to CLI flags (`accounts=10` → `--accounts 10`, `profiles=500` →
+    `--profiles 500`, `reseed=True` → `--reseed`; None and False are left out). Campaign
+    profiles default to `contacts`. Without `state_dir` a temporary directory is used and
+    removed on stop().
     """
     owned = state_dir is None
     path = Path(tempfile.mkdtemp(prefix="crm-sandbox-")) if owned else Path(str(state_dir))
@@ -137,13 +208,12 @@ def launch(
         str(entra_port),
         "--dataverse-port",
         str(dataverse_port),
+        "--ims-port",
+        str(ims_port),
+        "--gateway-port",
+        str(gateway_port),
     ]
-    for key, value in opts.items():
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            cmd.append(flag)
-        elif value not in (None, False):
-            cmd += [flag, str(value)]
+    cmd += cli_flags(opts)
     log = (path / "sandbox.log").open("ab")
     process = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}

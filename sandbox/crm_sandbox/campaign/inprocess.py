@@ -78,7 +78,7 @@ class RunningCampaign:
                 "grant_type": "client_credentials",
                 "client_id": client_id or self.info["client_id"],
                 "client_secret": secret or self.info["client_secret"],
-                "scope": self.info["scope"],
+                "scope": self.info["scopes"],
             },
             timeout=30,
         )

@@ -9,19 +9,15 @@ loop, pass `stop=` (no signal handlers are installed then); or build the apps wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
-import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 
+from crm_sandbox.serving import bind, local_url, publish, serve_apps, stop_on_signals
 from crm_sandbox.tls import TlsFiles, ensure_certificates
 
 from .admin import PREFIX, build_admin_routes
@@ -68,50 +64,26 @@ def ensure_seeded(rt: Runtime, sizes: SeedSizes, seed_value: int, *, force: bool
 
 
 def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
-    """Return URLs, credentials and CA file for clients (campaign-endpoints.json)."""
+    """Return URLs, credentials and CA file for clients.
+
+    This is campaign-endpoints.json and the `campaign` section of endpoints.json.
+    `api_base_url` is the gateway root (the plugins' setting); the API base is `api_url`.
+    `gateway_url` and `scope` repeat `api_base_url` and `scopes` under their first names.
+    """
     return {
         "ca_file": str(tls.ca_file),
         "ims_url": rt.ims_url,
         "token_url": f"{rt.ims_url}/ims/token/v3",
+        "api_base_url": rt.gateway_url,
         "gateway_url": rt.gateway_url,
         "api_url": rt.api_url,
         "organization": ORGANIZATION,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
+        "scopes": SCOPE,
         "scope": SCOPE,
         "admin_url": f"{rt.gateway_url}{PREFIX}",
-        "pid": os.getpid(),
     }
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Return a listening socket (port 0 = any free port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
-def uvicorn_server(app: Starlette, tls: TlsFiles) -> uvicorn.Server:
-    """Return a TLS uvicorn server for `app` that leaves signal handling to the caller."""
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=str(tls.cert_file),
-        ssl_keyfile=str(tls.key_file),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        http="httptools",
-        loop="none",
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=1,  # idle keep-alive TLS peers would hold shutdown for 30 s
-    )
-    srv = uvicorn.Server(config)
-    srv.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    return srv
 
 
 async def serve(
@@ -131,43 +103,23 @@ async def serve(
     gateway_sock = bind(options.host, options.gateway_port)
     rt = Runtime(
         state_dir,
-        ims_url=f"https://localhost:{ims_sock.getsockname()[1]}",
-        gateway_url=f"https://localhost:{gateway_sock.getsockname()[1]}",
+        ims_url=local_url(ims_sock),
+        gateway_url=local_url(gateway_sock),
         settings=options.settings,
     )
-    ensure_seeded(rt, options.sizes, options.seed, force=options.reseed)
-    ims_app, gateway_app = build_apps(rt)
-    servers = [uvicorn_server(ims_app, tls), uvicorn_server(gateway_app, tls)]
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-    tasks = [
-        asyncio.create_task(servers[0].serve(sockets=[ims_sock])),
-        asyncio.create_task(servers[1].serve(sockets=[gateway_sock])),
-    ]
     endpoints_file = state_dir / ENDPOINTS_FILE
-    try:
-        while not all(s.started for s in servers):
-            for task in tasks:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("a Campaign sandbox server stopped while starting")
-            await asyncio.sleep(0.02)
-        info = endpoints(rt, tls)
-        tmp = endpoints_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
-        tmp.replace(endpoints_file)
+
+    def ready() -> None:
+        info = {**endpoints(rt, tls), "pid": os.getpid()}
+        publish(endpoints_file, info)
         if on_ready is not None:
             on_ready(info)
-        waiter = asyncio.create_task(stop.wait())
-        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+
+    try:
+        ensure_seeded(rt, options.sizes, options.seed, force=options.reseed)
+        ims_app, gateway_app = build_apps(rt)
+        apps = [(ims_app, ims_sock), (gateway_app, gateway_sock)]
+        await serve_apps(apps, tls, stop or stop_on_signals(), ready)
     finally:
         endpoints_file.unlink(missing_ok=True)
-        for srv in servers:
-            srv.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*tasks, return_exceptions=True)
         rt.close()

@@ -22,6 +22,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+DB_FILE = "dataverse.sqlite3"
 
 
 @dataclass
@@ -48,14 +49,15 @@ class Runtime:
         entra_url: str = "https://localhost:8443",
         resource_url: str = "https://localhost:8444",
         settings: Settings | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        """Open the store and token key in `state_dir`."""
+        """Open the store and token key in `state_dir` (`clock` may be shared with Campaign)."""
         self.state_dir = state_dir
         self.entra_url = entra_url
         self.resource_url = resource_url
-        self.clock = Clock()
+        self.clock = clock or Clock()
         self.settings = settings or Settings()
-        self.store = Store(state_dir / "dataverse.sqlite3", self.clock)
+        self.store = Store(state_dir / DB_FILE, self.clock)
         self.tokens = TokenService(state_dir / "token-signing-key.pem", self.clock)
         self.limits = Limiter(self.settings.limits, self.clock)
         self.faults = Faults()

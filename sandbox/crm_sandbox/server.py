@@ -1,0 +1,90 @@
+"""One sandbox process: Entra + Dataverse and Adobe IMS + Campaign, in one asyncio loop.
+
+Both vendors share one `Clock`, so shifting it through either admin API moves both. While
+listening, `endpoints.json` in the state dir holds the Dataverse endpoints at its top level and
+the Campaign ones under `campaign`; it is removed on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .campaign import server as campaign_server
+from .campaign.config import GATEWAY_PORT, IMS_PORT
+from .campaign.runtime import Runtime as CampaignRuntime
+from .campaign.seed import SeedSizes as CampaignSizes
+from .clock import Clock
+from .dataverse import server as dataverse_server
+from .dataverse.runtime import Runtime as DataverseRuntime
+from .dataverse.seed import SeedSizes
+from .serving import bind, local_url, publish, serve_apps, stop_on_signals
+from .tls import ensure_certificates
+
+ENDPOINTS_FILE = "endpoints.json"
+ENTRA_PORT = 8443
+DATAVERSE_PORT = 8444
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Options of `crm-sandbox serve` (ports: 0 = any free port)."""
+
+    state_dir: Path
+    host: str = "127.0.0.1"
+    entra_port: int = ENTRA_PORT
+    dataverse_port: int = DATAVERSE_PORT
+    ims_port: int = IMS_PORT
+    gateway_port: int = GATEWAY_PORT
+    sizes: SeedSizes = field(default_factory=SeedSizes)
+    campaign_sizes: CampaignSizes = field(default_factory=CampaignSizes)
+    seed: int = 42
+    reseed: bool = False
+
+
+async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:
+    """Serve all four apps until `stop` is set (or SIGINT/SIGTERM when `stop` is None)."""
+    state_dir = options.state_dir.resolve()
+    tls = ensure_certificates(state_dir)
+    endpoints_file = state_dir / ENDPOINTS_FILE
+    endpoints_file.unlink(missing_ok=True)
+    socks = [
+        bind(options.host, port)
+        for port in (
+            options.entra_port,
+            options.dataverse_port,
+            options.ims_port,
+            options.gateway_port,
+        )
+    ]
+    clock = Clock()
+    dv = DataverseRuntime(
+        state_dir, entra_url=local_url(socks[0]), resource_url=local_url(socks[1]), clock=clock
+    )
+    cp = CampaignRuntime(
+        state_dir, ims_url=local_url(socks[2]), gateway_url=local_url(socks[3]), clock=clock
+    )
+
+    def ready() -> None:
+        info = {
+            **dataverse_server.endpoints(dv, tls),
+            "campaign": campaign_server.endpoints(cp, tls),
+            "pid": os.getpid(),
+        }
+        publish(endpoints_file, info)
+        print(json.dumps(info), flush=True)
+
+    try:
+        dataverse_server.ensure_seeded(dv, options.sizes, options.seed, force=options.reseed)
+        campaign_server.ensure_seeded(
+            cp, options.campaign_sizes, options.seed, force=options.reseed
+        )
+        apps = [*dataverse_server.build_apps(dv), *campaign_server.build_apps(cp)]
+        await serve_apps(list(zip(apps, socks, strict=True)), tls, stop or stop_on_signals(), ready)
+    finally:
+        endpoints_file.unlink(missing_ok=True)
+        dv.store.close()
+        cp.close()

@@ -1,0 +1,90 @@
+"""The one sandbox process: both vendors, one clock, endpoints.json and the env helpers."""
+
+from __future__ import annotations
+
+import json
+
+from crm_sandbox.testing import Sandbox, cli_flags, launch
+
+from .conftest import http_session
+
+
+def test_cli_flags_keep_zero_and_drop_none_and_false() -> None:
+    flags = cli_flags({"projects": 0, "tasks": 0, "accounts": None, "reseed": False, "x_y": True})
+    assert flags == ["--projects", "0", "--tasks", "0", "--x-y"]
+
+
+def test_launch_seeds_zero_sizes() -> None:
+    with launch(contacts=50, projects=0, tasks=0, profiles=30, campaign_projects=0) as sb:
+        dataverse = sb.admin.state()["counts"]
+        campaign = sb.campaign.admin.state()["counts"]
+    assert (dataverse["contacts"], dataverse["new_projects"], dataverse["new_projecttasks"]) == (
+        50,
+        0,
+        0,
+    )
+    assert campaign == {"profile": 30, "cusProject": 0}
+
+
+def test_campaign_profiles_default_to_contacts(sandbox: Sandbox) -> None:
+    assert sandbox.campaign.admin.state()["counts"]["profile"] == 1200
+
+
+def test_endpoints_file_has_both_vendors(sandbox: Sandbox) -> None:
+    info = json.loads((sandbox.state_dir / "endpoints.json").read_text())
+    assert info["api_url"] == sandbox.dataverse.api_url
+    assert info["admin_url"] == sandbox.dataverse.admin_url
+    assert info["campaign"]["api_base_url"] == sandbox.campaign.api_base_url
+    assert sandbox.campaign.api_url == f"{sandbox.campaign.api_base_url}/sandbox-org/campaign"
+    assert sandbox.dataverse.admin is sandbox.admin
+
+
+def test_shift_clock_moves_both_vendors(sandbox: Sandbox) -> None:
+    try:
+        sandbox.admin.shift_clock(3600)
+        assert sandbox.campaign.admin.clock()["offset"] == 3600
+        sandbox.campaign.admin.shift_clock(-600)
+        assert sandbox.admin.clock()["offset"] == 3000
+    finally:
+        sandbox.admin.shift_clock(-sandbox.admin.clock()["offset"])
+
+
+def test_campaign_env_reaches_the_api(sandbox: Sandbox) -> None:
+    env = sandbox.target_campaign_env()
+    assert sorted(env) == sorted(
+        f"TARGET_ADOBE_CAMPAIGN_{k}"
+        for k in (
+            "ORGANIZATION",
+            "CLIENT_ID",
+            "CLIENT_SECRET",
+            "SCOPES",
+            "IMS_URL",
+            "API_BASE_URL",
+            "CA_BUNDLE",
+        )
+    )
+    tap = {k.removeprefix("TAP_"): v for k, v in sandbox.tap_campaign_env().items()}
+    assert tap == {k.removeprefix("TARGET_"): v for k, v in env.items()}
+    session = http_session(sandbox)
+    token = session.post(
+        env["TARGET_ADOBE_CAMPAIGN_IMS_URL"] + "/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": env["TARGET_ADOBE_CAMPAIGN_CLIENT_ID"],
+            "client_secret": env["TARGET_ADOBE_CAMPAIGN_CLIENT_SECRET"],
+            "scope": env["TARGET_ADOBE_CAMPAIGN_SCOPES"],
+        },
+        timeout=30,
+    ).json()["access_token"]
+    org = env["TARGET_ADOBE_CAMPAIGN_ORGANIZATION"]
+    resp = session.get(
+        f"{env['TARGET_ADOBE_CAMPAIGN_API_BASE_URL']}/{org}/campaign/profileAndServices/profile",
+        params={"_lineCount": 2},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Api-Key": env["TARGET_ADOBE_CAMPAIGN_CLIENT_ID"],
+        },
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["content"]) == 2
