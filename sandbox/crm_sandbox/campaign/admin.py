@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sandbox.requestlog import ADMIN_PREFIX
+
 from .errors import CampaignError
 from .metadata import EXT
 from .records import builder
-from .requestlog import ADMIN_PREFIX
 from .resources import link_resolver, record_id
 from .schema import RESOURCES, Resource
 from .seed import SeedSizes, seed

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 from crm_sandbox.clock import Clock
+from crm_sandbox.faults import FaultRule, Faults
 
 from .errors import OOPS, TOO_MANY, CampaignError, gateway_error
-
-KINDS = ("429", "502", "503", "latency")
 
 
 def throttled(retry_after: int) -> CampaignError:
@@ -21,46 +19,13 @@ def throttled(retry_after: int) -> CampaignError:
 
 
 @dataclass
-class Fault:
-    """One rule, firing on matching requests at most `count` times (None = always).
+class Fault(FaultRule[CampaignError]):
+    """A Campaign fault rule: "429" (`429050`), "502", "503" or "latency", on "gateway" or "ims"."""
 
-    With `every` set it fires only on every `every`-th matching request. `path` is a regex
-    searched in the request path, `method` an HTTP method, `app` "gateway" or "ims".
-    """
+    KINDS: ClassVar[tuple[str, ...]] = ("429", "502", "503", "latency")
+    APPS: ClassVar[tuple[str, ...]] = ("gateway", "ims")
 
-    kind: str
-    count: int | None = 1
-    every: int | None = None
-    retry_after: int = 1
-    latency_ms: int = 0
-    path: str | None = None
-    method: str | None = None
     app: str = "gateway"
-    seen: int = field(default=0)
-    fired: int = field(default=0)
-
-    def __post_init__(self) -> None:
-        """Validate admin input early."""
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
-        if self.app not in ("gateway", "ims"):
-            raise ValueError("app must be 'gateway' or 'ims'")
-
-    def matches(self, app: str, method: str, path: str) -> bool:
-        """Whether the rule applies to this request at all."""
-        if app != self.app or (self.method and self.method.upper() != method.upper()):
-            return False
-        return not (self.path and not re.search(self.path, path))
-
-    def take(self) -> bool:
-        """Count a matching request; True when the fault fires for it."""
-        self.seen += 1
-        fire = self.count is None or self.fired < self.count
-        if self.every:
-            fire = fire and self.seen % self.every == 0
-        if fire:
-            self.fired += 1
-        return fire
 
     def error(self) -> CampaignError:
         """Return the answer of a firing 429/502/503 rule."""
@@ -75,38 +40,9 @@ class Fault:
         )
 
 
-class Faults:
-    """The active fault rules."""
-
-    def __init__(self) -> None:
-        """No faults."""
-        self.rules: list[Fault] = []
-
-    def add(self, spec: dict[str, Any]) -> Fault:
-        """Add a rule from its JSON form."""
-        fault = Fault(**{k: v for k, v in spec.items() if k not in ("seen", "fired")})
-        self.rules.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        """Remove every rule."""
-        self.rules.clear()
-
-    def describe(self) -> list[dict[str, Any]]:
-        """JSON form of the rules and their counters."""
-        return [asdict(r) for r in self.rules]
-
-    def pick(self, app: str, method: str, path: str) -> tuple[int, CampaignError | None]:
-        """Return (added latency in ms, error to answer with) for one request."""
-        latency, error = 0, None
-        for rule in self.rules:
-            if not rule.matches(app, method, path) or not rule.take():
-                continue
-            if rule.kind == "latency":
-                latency += rule.latency_ms
-            elif error is None:
-                error = rule.error()
-        return latency, error
+def new_faults() -> Faults[CampaignError]:
+    """Return an empty rule set of Campaign faults."""
+    return Faults(Fault)
 
 
 class TpsLimiter:

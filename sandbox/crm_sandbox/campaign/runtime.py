@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from crm_sandbox.clock import Clock
+from crm_sandbox.requestlog import RequestLog
 
 from .config import GATEWAY_PORT, IMS_PORT, ORGANIZATION, Settings
 from .engine_calls import EngineCalls
-from .faults import Faults, TpsLimiter
+from .faults import TpsLimiter, new_faults
 from .paging import LineStarts
 from .pkeys import Sealer
-from .requestlog import RequestLog
 from .store import Store
 from .tokens import TokenService
 
@@ -41,10 +41,10 @@ class Runtime:
         self.line_starts = LineStarts(self.sealer)
         self.store = Store(state_dir / DB_FILE, self.clock, self.sealer)
         self.tokens = TokenService(state_dir / "campaign-ims-key.bin", self.clock)
-        self.faults = Faults()
+        self.faults = new_faults()
         self.tps = TpsLimiter(self.clock)
         self.engine_calls = EngineCalls()
-        self.requests = RequestLog(self.clock)
+        self.requests = RequestLog(self.clock, "client_id")
 
     @property
     def api_url(self) -> str:

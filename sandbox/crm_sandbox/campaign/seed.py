@@ -13,20 +13,16 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from crm_sandbox.dataverse.seed import FIRST, LAST
+from crm_sandbox.seeding import FIRST, LAST, SEED_EPOCH, SPAN, fresh_database
 
 from .dates import stamp
 from .pkeys import Sealer
 from .schema import OPT_OUTS, PROFILE, PROJECT, TIME_ZONE
 from .store import Store, changed_column, columns, index_statements, q
 
-# Seeded timestamps lie in the two years before this instant (fixed for reproducibility).
-SEED_EPOCH = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
-SPAN = 730 * 86400
 CITIES = (
     ("Paris", "75001", "FR"),
     ("Lyon", "69001", "FR"),
@@ -170,13 +166,7 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
     """Replace all data with a deterministic sample; return the record count per resource."""
     counts = sizes.resolved()
     rng = random.Random(seed_value)
-    fresh = store.path.with_name(store.path.name + ".seeding")
-    fresh.unlink(missing_ok=True)
-    conn = sqlite3.connect(fresh, isolation_level=None)
-    try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-262144"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute("BEGIN")
+    with fresh_database(store, seed_signature(sizes, seed_value)) as conn:
         store.create_schema(conn, indexes=False)
         profiles = list(_profiles(rng, store.sealer, counts["profile"]))
         _load(conn, PROFILE.name, columns(PROFILE), iter(profiles))
@@ -186,10 +176,4 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
         for resource in (PROFILE, PROJECT):
             for stmt in index_statements(resource):
                 conn.execute(stmt)
-        conn.execute("INSERT INTO _meta VALUES ('seed', ?)", (seed_signature(sizes, seed_value),))
-        conn.execute("COMMIT")
-        conn.execute("ANALYZE")
-    finally:
-        conn.close()
-    store.replace(fresh)
     return counts

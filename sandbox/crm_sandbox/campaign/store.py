@@ -9,13 +9,13 @@ Strings compare case-sensitively, as on Campaign's PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from crm_sandbox.clock import Clock
+from crm_sandbox.seeding import swap_in
 
 from .dates import stamp
 from .pkeys import Sealer
@@ -115,9 +115,7 @@ class Store:
     def replace(self, fresh: Path) -> None:
         """Swap in a database file built elsewhere (a reseed) and reopen."""
         self.close()
-        for suffix in ("-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        os.replace(fresh, self.path)
+        swap_in(self.path, fresh)
         self._open()
 
     @staticmethod

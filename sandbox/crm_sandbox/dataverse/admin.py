@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from crm_sandbox.requestlog import ADMIN_PREFIX
+
 from .config import APPS
 from .schema import Table, table_by_entity_set
 from .seed import SeedSizes, seed
@@ -21,7 +23,7 @@ from .store import q, target_column
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-PREFIX = "/_sandbox"
+PREFIX = ADMIN_PREFIX
 
 
 def _problem(status: int, message: str) -> JSONResponse:
@@ -91,7 +93,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
         if request.method == "DELETE":
             rt.requests.clear()
             return Response(status_code=204)
-        return JSONResponse(rt.logged())
+        return JSONResponse(rt.requests.as_json())
 
     async def faults(request: Request) -> Response:
         if request.method == "DELETE":

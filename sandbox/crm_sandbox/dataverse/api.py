@@ -243,5 +243,5 @@ def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starl
         Route("/{path:path}", outside, methods=methods),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(rt.log_middleware("dataverse"))
+    app.add_middleware(rt.requests.middleware("dataverse"))
     return app

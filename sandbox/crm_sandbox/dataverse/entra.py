@@ -210,5 +210,5 @@ def build_entra_app(rt: Runtime) -> Starlette:
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(rt.log_middleware("entra"))
+    app.add_middleware(rt.requests.middleware("entra"))
     return app

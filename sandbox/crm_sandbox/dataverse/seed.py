@@ -11,142 +11,16 @@ import random
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from operator import itemgetter
 from typing import Any
+
+from crm_sandbox.seeding import FIRST, LAST, SEED_EPOCH, SPAN, fresh_database
 
 from .config import APPS
 from .schema import Table
 from .store import Store, index_statements, q, storage_columns, target_column
 
-# All seeded timestamps lie in the two years before this instant (fixed for reproducibility).
-SEED_EPOCH = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
-SPAN = 730 * 86400
-
-FIRST = [
-    "Ada",
-    "Alan",
-    "Anna",
-    "Ben",
-    "Carla",
-    "Chen",
-    "Clara",
-    "David",
-    "Elena",
-    "Emma",
-    "Farid",
-    "Fatima",
-    "George",
-    "Grace",
-    "Hannah",
-    "Hugo",
-    "Ines",
-    "Ivan",
-    "Jack",
-    "Julia",
-    "Karim",
-    "Kate",
-    "Lars",
-    "Lea",
-    "Liam",
-    "Lucia",
-    "Marco",
-    "Maria",
-    "Mia",
-    "Noah",
-    "Nora",
-    "Olga",
-    "Omar",
-    "Paula",
-    "Pedro",
-    "Priya",
-    "Quinn",
-    "Rosa",
-    "Ryan",
-    "Sara",
-    "Sofia",
-    "Tariq",
-    "Tom",
-    "Uma",
-    "Victor",
-    "Vera",
-    "Wei",
-    "Xenia",
-    "Yara",
-    "Yusuf",
-    "Zoe",
-    "Ahmed",
-    "Bianca",
-    "Diego",
-    "Eva",
-    "Felix",
-    "Hana",
-    "Jonas",
-    "Laila",
-    "Mateo",
-]
-LAST = [
-    "Adams",
-    "Baker",
-    "Bauer",
-    "Becker",
-    "Chen",
-    "Costa",
-    "Dubois",
-    "Evans",
-    "Fischer",
-    "Garcia",
-    "Gomez",
-    "Hansen",
-    "Hoffmann",
-    "Ito",
-    "Jansen",
-    "Jones",
-    "Kim",
-    "Klein",
-    "Kowalski",
-    "Lambert",
-    "Lee",
-    "Lopez",
-    "Martin",
-    "Meyer",
-    "Moreau",
-    "Müller",
-    "Nakamura",
-    "Nguyen",
-    "O'Brien",
-    "Olsen",
-    "Patel",
-    "Peters",
-    "Rossi",
-    "Santos",
-    "Schmidt",
-    "Schulz",
-    "Silva",
-    "Smith",
-    "Suzuki",
-    "Tanaka",
-    "Taylor",
-    "Thomas",
-    "Wagner",
-    "Walker",
-    "Weber",
-    "Williams",
-    "Wilson",
-    "Wolf",
-    "Wong",
-    "Young",
-    "Zimmermann",
-    "Novak",
-    "Horvat",
-    "Rahman",
-    "Haddad",
-    "Okafor",
-    "Mensah",
-    "Dlamini",
-    "Kaya",
-    "Yilmaz",
-]
 CITIES = [
     "Berlin",
     "Paris",
@@ -426,25 +300,13 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
         ("new_projecttask", _tasks, "new_project"),
         ("new_category", _categories, "new_category"),
     ]
-    fresh = store.path.with_name(store.path.name + ".seeding")
-    fresh.unlink(missing_ok=True)
-    conn = sqlite3.connect(fresh, isolation_level=None)
-    try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-262144"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute("BEGIN")
+    with fresh_database(store, seed_signature(sizes, seed_value)) as conn:
         store.create_schema(conn, indexes=False)
         for name, make, related in plan:
             _load(conn, store.table(name), make(g, ids[name], ids[related], owner))
         for table in store.tables:
             for stmt in index_statements(table):
                 conn.execute(stmt)
-        conn.execute("INSERT INTO _meta VALUES ('seed', ?)", (seed_signature(sizes, seed_value),))
-        conn.execute("COMMIT")
-        conn.execute("ANALYZE")
-    finally:
-        conn.close()
-    store.replace(fresh)
     return counts
 
 

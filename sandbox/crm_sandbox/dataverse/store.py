@@ -12,7 +12,6 @@ only committed data while a `$batch` change set is open.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_sandbox.clock import Clock
+from crm_sandbox.seeding import swap_in
 
 from .schema import (
     BIGINT,
@@ -129,9 +129,7 @@ class Store:
     def replace(self, fresh: Path) -> None:
         """Swap in a database file built elsewhere (a reseed) and reopen the connections."""
         self.close()
-        for suffix in ("-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        os.replace(fresh, self.path)
+        swap_in(self.path, fresh)
         self._open()
 
     # --- schema -----------------------------------------------------------------------------

@@ -1,14 +1,18 @@
-"""Request log: every HTTP request to the IMS and gateway apps (admin calls excluded)."""
+"""Request log shared by both vendors: every HTTP request to an emulated app (admin calls excluded).
+
+Handlers name the caller in `scope["state"][caller_key]` (Dataverse: `app_id`, Campaign:
+`client_id`); the admin API reports it under that key.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from crm_sandbox.clock import Clock
+from .clock import Clock
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -26,7 +30,7 @@ class LoggedRequest:
     path: str
     query: str
     status: int
-    client_id: str | None  # API key / token owner, when known
+    caller: str | None  # app id / API key, when known
     time: float  # sandbox clock, epoch seconds
     duration_ms: float
 
@@ -34,21 +38,34 @@ class LoggedRequest:
 class RequestLog:
     """A bounded in-memory log plus the ASGI middleware that fills it."""
 
-    def __init__(self, clock: Clock, size: int = 200_000) -> None:
-        """Keep the last `size` requests."""
+    def __init__(self, clock: Clock, caller_key: str, size: int = 200_000) -> None:
+        """Keep the last `size` requests; `caller_key` names the caller in scope state and JSON."""
         self.clock = clock
+        self.caller_key = caller_key
         self.entries: deque[LoggedRequest] = deque(maxlen=size)
 
     def as_json(self) -> list[dict[str, Any]]:
         """Return the log as JSON objects."""
-        return [asdict(r) for r in self.entries]
+        return [
+            {
+                "app": r.app,
+                "method": r.method,
+                "path": r.path,
+                "query": r.query,
+                "status": r.status,
+                self.caller_key: r.caller,
+                "time": r.time,
+                "duration_ms": r.duration_ms,
+            }
+            for r in self.entries
+        ]
 
     def clear(self) -> None:
         """Empty the log."""
         self.entries.clear()
 
     def middleware(self, app_name: str) -> Callable[[ASGIApp], ASGIApp]:
-        """Middleware factory; handlers put the caller in `scope["state"]["client_id"]`."""
+        """Return an ASGI middleware factory logging requests to the app `app_name`."""
         log = self
 
         def factory(app: ASGIApp) -> ASGIApp:
@@ -75,7 +92,7 @@ class RequestLog:
                             path=scope["path"],
                             query=scope.get("query_string", b"").decode("latin-1"),
                             status=status[0],
-                            client_id=scope["state"].get("client_id"),
+                            caller=scope["state"].get(log.caller_key),
                             time=log.clock.time(),
                             duration_ms=round((time.perf_counter() - start) * 1000, 3),
                         )
