@@ -1,3 +1,9 @@
+"""Shared by the Dataverse tests and the whole-process tests: one `launch()`ed sandbox process.
+
+Dataverse helpers (MSAL app, token, Web API session) live here; the Campaign tests serve their
+own in-process instances (tests/campaign/conftest.py).
+"""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -62,10 +68,3 @@ def api(sandbox: Sandbox, token: str) -> requests.Session:
         }
     )
     return session
-
-
-@pytest.fixture(autouse=True)
-def _clean_controls(sandbox: Sandbox) -> Iterator[None]:
-    yield
-    sandbox.admin.clear_faults()
-    sandbox.admin.reset_limit_usage()

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from crm_sandbox.requestlog import ADMIN_PREFIX
+from crm_sandbox.admin import PREFIX, common_routes
 
 from .config import APPS
 from .schema import Table, table_by_entity_set
@@ -22,8 +22,6 @@ from .store import q, target_column
 
 if TYPE_CHECKING:
     from .runtime import Runtime
-
-PREFIX = ADMIN_PREFIX
 
 
 def _problem(status: int, message: str) -> JSONResponse:
@@ -89,23 +87,6 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
             }
         )
 
-    async def requests_(request: Request) -> Response:
-        if request.method == "DELETE":
-            rt.requests.clear()
-            return Response(status_code=204)
-        return JSONResponse(rt.requests.as_json())
-
-    async def faults(request: Request) -> Response:
-        if request.method == "DELETE":
-            rt.faults.clear()
-            return Response(status_code=204)
-        if request.method == "POST":
-            try:
-                rt.faults.add(await request.json())
-            except (TypeError, ValueError) as exc:
-                return _problem(400, str(exc))
-        return JSONResponse(rt.faults.describe())
-
     async def limits(request: Request) -> Response:
         if request.method == "PATCH":
             try:
@@ -127,15 +108,6 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
         data = rt.settings.as_dict()
         data.pop("limits")
         return JSONResponse(data)
-
-    async def clock(request: Request) -> Response:
-        if request.method == "POST":
-            rt.clock.shift(float((await request.json()).get("seconds", 0)))
-        return JSONResponse({"time": rt.clock.time(), "offset": rt.clock.offset})
-
-    async def revoke(request: Request) -> Response:
-        rt.tokens.rotate()
-        return Response(status_code=204)
 
     async def rows(request: Request) -> Response:
         table = table_of(request)
@@ -199,13 +171,10 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
     return [
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/state", state),
-        Route(f"{PREFIX}/requests", requests_, methods=["GET", "DELETE"]),
-        Route(f"{PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{PREFIX}/limits", limits, methods=["GET", "PATCH"]),
         Route(f"{PREFIX}/limits/reset", limits_reset, methods=["POST"]),
         Route(f"{PREFIX}/config", config, methods=["GET", "PATCH"]),
-        Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
-        Route(f"{PREFIX}/tokens/revoke", revoke, methods=["POST"]),
+        *common_routes(rt),
         Route(f"{PREFIX}/rows/{{entity_set}}", rows, methods=["POST"]),
         Route(f"{PREFIX}/rows/{{entity_set}}/bulk", bulk, methods=["POST"]),
         Route(f"{PREFIX}/rows/{{entity_set}}/{{id}}", row, methods=["GET", "PATCH", "DELETE"]),

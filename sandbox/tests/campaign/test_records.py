@@ -8,41 +8,28 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from crm_sandbox.campaign.inprocess import RunningCampaign, start_in_thread
+from crm_sandbox.campaign.inprocess import RunningCampaign
 from crm_sandbox.campaign.pkeys import Sealer
 from crm_sandbox.campaign.seed import SeedSizes, seed
-from crm_sandbox.campaign.server import CampaignServeOptions
 from crm_sandbox.campaign.store import Store
 from crm_sandbox.clock import Clock
 
-RST = "RST-360011 An error has occurred - please contact your administrator."
+from .conftest import RST, serve_campaign, url
+
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCampaign]:
-    options = CampaignServeOptions(
-        tmp_path_factory.mktemp("campaign"), ims_port=0, gateway_port=0, sizes=SeedSizes(200)
-    )
-    with start_in_thread(options) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(campaign: RunningCampaign):
-    return campaign.api_session()
+    yield from serve_campaign(tmp_path_factory, SeedSizes(200))
 
 
 @pytest.fixture(autouse=True)
-def _clean_controls(campaign: RunningCampaign) -> Iterator[None]:
-    """Replaces the conftest fixture of the same name; each test starts at zero engine calls."""
+def _zero_engine_calls(campaign: RunningCampaign) -> Iterator[None]:
+    """Each test starts at zero engine calls and an unshifted clock."""
     campaign.admin.reset_engine_calls()
     yield
     campaign.admin.shift_clock(-campaign.admin.clock()["offset"])
-
-
-def url(campaign: RunningCampaign, path: str) -> str:
-    return f"{campaign.info['api_url']}/{path}"
 
 
 def new_profile(campaign, api, ext: bool = False, **fields) -> dict:

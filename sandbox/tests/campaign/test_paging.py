@@ -6,41 +6,23 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from crm_sandbox.campaign.inprocess import RunningCampaign, start_in_thread
+from crm_sandbox.campaign.inprocess import RunningCampaign
 from crm_sandbox.campaign.seed import SeedSizes
-from crm_sandbox.campaign.server import CampaignServeOptions
+
+from .conftest import RST, serve_campaign, url
 
 PROFILES = 230
-RST = "RST-360011 An error has occurred - please contact your administrator."
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCampaign]:
-    options = CampaignServeOptions(
-        tmp_path_factory.mktemp("campaign"),
-        ims_port=0,
-        gateway_port=0,
-        sizes=SeedSizes(PROFILES, projects=40),
-        seed=3,
-    )
-    with start_in_thread(options) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(campaign: RunningCampaign):
-    return campaign.api_session()
+    yield from serve_campaign(tmp_path_factory, SeedSizes(PROFILES, projects=40), seed=3)
 
 
 @pytest.fixture(autouse=True)
-def _clean_controls(campaign: RunningCampaign) -> Iterator[None]:
-    """Replaces the conftest fixture of the same name (no Dataverse sandbox needed here)."""
+def _default_settings(campaign: RunningCampaign) -> Iterator[None]:
     yield
     campaign.admin.set_config(big_table_threshold=100_000, absolute_hrefs=True)
-
-
-def url(campaign: RunningCampaign, path: str) -> str:
-    return f"{campaign.info['api_url']}/{path}"
 
 
 def read_all(api, first: str) -> tuple[list, int]:

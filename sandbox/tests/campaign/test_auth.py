@@ -13,23 +13,20 @@ from crm_sandbox.campaign.config import (
     OTHER_CLIENT_SECRET,
     SCOPE,
 )
-from crm_sandbox.campaign.inprocess import RunningCampaign, start_in_thread
+from crm_sandbox.campaign.inprocess import RunningCampaign
 from crm_sandbox.campaign.seed import SeedSizes
-from crm_sandbox.campaign.server import CampaignServeOptions
+
+from .conftest import serve_campaign
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCampaign]:
-    options = CampaignServeOptions(
-        tmp_path_factory.mktemp("campaign"), ims_port=0, gateway_port=0, sizes=SeedSizes(60)
-    )
-    with start_in_thread(options) as running:
-        yield running
+    yield from serve_campaign(tmp_path_factory, SeedSizes(60))
 
 
 @pytest.fixture(autouse=True)
-def _clean_controls(campaign: RunningCampaign) -> Iterator[None]:
-    """Replaces the conftest fixture of the same name (no Dataverse sandbox needed here)."""
+def _reset_controls(campaign: RunningCampaign) -> Iterator[None]:
+    """Each test leaves no faults, default token lifetime and TPS, and an unshifted clock."""
     yield
     campaign.admin.clear_faults()
     campaign.admin.set_config(token_lifetime=86399, tps_limit=0)
