@@ -7,12 +7,16 @@ export MELTANO_CLI_DISABLE_VERSION_CHECK := true
 # Meltano 4 logs go under ~/.local/state by default; keep them inside the project.
 export XDG_STATE_HOME := $(CURDIR)/.meltano/xdg-state
 
-# Local packages: the sandbox, the plugins built so far, and the JSON Lines loader.
-PACKAGES := sandbox tap-dynamics365 target-jsonl
-MODULES := sandbox/crm_sandbox tap-dynamics365/tap_dynamics365 target-jsonl/target_jsonl_lite
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
-# Typed Python outside the packages: the demo, the end-to-end tests, the benchmark.
-TOOLS_PY := scripts tests bench
+# Local packages: the sandbox, the plugins built so far, and the JSON Lines loader the
+# d365-to-jsonl job and its tests use (a test/demo helper, hence under tests/).
+PLUGINS := tap-dynamics365 tap-adobe-campaign target-adobe-campaign
+PACKAGES := sandbox $(PLUGINS) tests/target-jsonl
+MODULES := sandbox/crm_sandbox tap-dynamics365/tap_dynamics365 \
+	tap-adobe-campaign/tap_adobe_campaign target-adobe-campaign/target_adobe_campaign \
+	tests/target-jsonl/target_jsonl_lite
+PYTEST := $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider
+# Typed Python outside the packages: the demo, the end-to-end tests, the benchmarks.
+TOOLS_PY := scripts tests/*.py bench
 
 .PHONY: install plugins demo test test-unit test-e2e lint lock sandbox bench clean
 
@@ -41,7 +45,7 @@ demo: plugins ## start the sandbox, run every pipeline, print a summary, stop th
 test: test-unit test-e2e ## the whole suite (CI runs this)
 
 test-unit: install
-	set -e; for p in $(PACKAGES); do echo "== $$p"; (cd $$p && ../$(PYTEST) tests); done
+	set -e; for p in $(PACKAGES); do echo "== $$p"; (cd $$p && $(PYTEST) tests); done
 
 test-e2e: install ## real `meltano run` pipelines against the sandbox (installs plugins in a temp project)
 	$(PYTEST) --timeout=600 tests
@@ -52,8 +56,9 @@ lint: install
 sandbox: install ## run the sandbox in the foreground for manual use
 	$(BIN)/crm-sandbox serve
 
-bench: install ## tap-dynamics365 against a plain requests loop, 100k rows (ROWS=...)
+bench: plugins ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-to-campaign (CONTACTS=20000)
 	$(BIN)/python -m bench.tap_dynamics365 $(if $(ROWS),--rows $(ROWS))
+	$(BIN)/python -m bench.target_adobe_campaign $(if $(CONTACTS),--contacts $(CONTACTS))
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox output

@@ -3,7 +3,8 @@
 The project root is the repository itself (so `${MELTANO_PROJECT_ROOT}` in pip_url points at the
 local packages), but `.meltano/` (system database, plugin venvs, run files) lives in a temporary
 directory through `MELTANO_SYS_DIR_ROOT`, `.env` is replaced by an empty file (`--env-file`), and
-every `TAP_DYNAMICS365_*` / `TARGET_JSONL_*` / `MELTANO_*` variable of the calling shell is dropped.
+every plugin-setting variable (`TAP_DYNAMICS365_*`, `TARGET_ADOBE_CAMPAIGN_*`, ...) and every
+`MELTANO_*` variable of the calling shell is dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 TAP = "tap-dynamics365"
 LOADER = "target-jsonl"
+CAMPAIGN_TAP = "tap-dynamics365--campaign"  # the d365-to-campaign job's extractor
+CAMPAIGN_LOADER = "target-adobe-campaign"
+CAMPAIGN_JOB = "d365-to-campaign"
 ENVIRONMENT = "test"
-_DROPPED_PREFIXES = ("TAP_DYNAMICS365_", "TARGET_JSONL_", "MELTANO_")
+_DROPPED_PREFIXES = (
+    "TAP_DYNAMICS365_",
+    "TAP_DYNAMICS365__",
+    "TAP_ADOBE_CAMPAIGN_",
+    "TARGET_JSONL_",
+    "TARGET_ADOBE_CAMPAIGN_",
+    "MELTANO_",
+)
+# Where target-adobe-campaign writes, inside each run's folder.
+REJECTS_FILE = "rejects.jsonl"
+SUMMARY_FILE = "rejects.summary.json"
 
 
 @dataclass
@@ -46,6 +60,19 @@ class RunResult:
         if self._rows is None:
             self._rows = read_jsonl_dir(self.out_dir)
         return self._rows
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """target-adobe-campaign's summary of this run (`{"streams": …, "totals": …}`)."""
+        document: dict[str, Any] = json.loads((self.out_dir / SUMMARY_FILE).read_text())
+        return document
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        """The records target-adobe-campaign rejected in this run, with their reasons."""
+        path = self.out_dir / REJECTS_FILE
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        return [json.loads(line) for line in lines if line.strip()]
 
     def check(self) -> RunResult:
         """Fail with the tail of Meltano's output unless the run succeeded."""
@@ -98,10 +125,11 @@ class MeltanoProject:
             check=False,
         )
 
-    def install(self) -> float:
-        """Install the pipeline's plugin venvs; return the seconds it took."""
+    def install(self, *plugins: str) -> float:
+        """Install the plugin venvs the tests run; return the seconds it took."""
         started = time.monotonic()
-        done = self.meltano("install", TAP, LOADER, timeout=900)
+        names = plugins or (TAP, LOADER, CAMPAIGN_TAP, CAMPAIGN_LOADER)
+        done = self.meltano("install", *names, timeout=900)
         if done.returncode != 0:
             msg = f"meltano install failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
             raise RuntimeError(msg)
@@ -118,31 +146,52 @@ class MeltanoProject:
 
 
 class Pipeline:
-    """`tap-dynamics365 → target-jsonl` for one test: its own state id and output folders."""
+    """One EL pipeline for one test: its own state id and output folders.
+
+    By default `tap-dynamics365 → target-jsonl`; with `job=` a job of meltano.yml (its blocks
+    `tap`/`loader` name the state id), e.g. `d365-to-campaign`.
+    """
 
     def __init__(
-        self, project: MeltanoProject, name: str, tap_env: Mapping[str, str], work_dir: Path
+        self,
+        project: MeltanoProject,
+        name: str,
+        tap_env: Mapping[str, str],
+        work_dir: Path,
+        *,
+        tap: str = TAP,
+        loader: str = LOADER,
+        job: str | None = None,
     ) -> None:
         """Pipeline `name` (the state id suffix) against the sandbox described by `tap_env`."""
         self.project = project
         self.name = name
         self.tap_env = dict(tap_env)
         self.work_dir = work_dir
+        self.tap = tap
+        self.loader = loader
+        self.job = job
         self.runs: list[RunResult] = []
         self.started: list[RunningPipeline] = []
 
     @property
     def state_id(self) -> str:
         """The Meltano state id of this pipeline."""
-        return f"{ENVIRONMENT}:{TAP}-to-{LOADER}:{self.name}"
+        return f"{ENVIRONMENT}:{self.tap}-to-{self.loader}:{self.name}"
 
     def _args(self, extra_args: Sequence[str]) -> list[str]:
-        return ["run", "--state-id-suffix", self.name, *extra_args, TAP, LOADER]
+        blocks = [self.job] if self.job else [self.tap, self.loader]
+        return ["run", "--state-id-suffix", self.name, *extra_args, *blocks]
 
     def _env(self, label: str, extra_env: Mapping[str, str] | None) -> tuple[Path, dict[str, str]]:
         out_dir = self.work_dir / label
         out_dir.mkdir(parents=True, exist_ok=False)
-        env = {**self.tap_env, "TARGET_JSONL_OUTPUT_DIR": str(out_dir), **(extra_env or {})}
+        outputs = {
+            "TARGET_JSONL_OUTPUT_DIR": str(out_dir),
+            "TARGET_ADOBE_CAMPAIGN_REJECTS_FILE": str(out_dir / REJECTS_FILE),
+            "TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE": str(out_dir / SUMMARY_FILE),
+        }
+        env = {**self.tap_env, **outputs, **(extra_env or {})}
         return out_dir, env
 
     def run(
@@ -164,9 +213,15 @@ class Pipeline:
         self.runs.append(result)
         return result
 
-    def start(self, label: str, *, extra_args: Sequence[str] = ()) -> RunningPipeline:
+    def start(
+        self,
+        label: str,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> RunningPipeline:
         """Start `meltano run` in its own process group and return at once."""
-        out_dir, env = self._env(label, None)
+        out_dir, env = self._env(label, extra_env)
         args = self._args(extra_args)
         log_path = self.work_dir / f"{label}.log"
         running = RunningPipeline(self, args, out_dir, log_path)
@@ -207,16 +262,27 @@ class RunningPipeline:
 
     def wait_for_rows(self, stream: str, count: int, timeout: float = 180) -> int:
         """Block until the loader has written `count` rows of `stream`; return how many."""
+        return self.wait_for(
+            lambda: len(read_jsonl_dir(self.out_dir).get(stream, [])),
+            count,
+            f"rows of {stream}",
+            timeout,
+        )
+
+    def wait_for(
+        self, probe: Callable[[], int], count: int, what: str, timeout: float = 180
+    ) -> int:
+        """Block until `probe()` (e.g. records written so far) reaches `count`; return it."""
         deadline = time.monotonic() + timeout
         while True:
-            written = len(read_jsonl_dir(self.out_dir).get(stream, []))
-            if written >= count:
-                return written
+            seen = probe()
+            if seen >= count:
+                return seen
             if self._process().poll() is not None:
-                msg = f"run ended ({self.proc and self.proc.returncode}) with {written} rows"
-                raise AssertionError(f"{msg} of {stream}:\n{self.log_path.read_text()[-4000:]}")
+                msg = f"run ended ({self.proc and self.proc.returncode}) with {seen} {what}"
+                raise AssertionError(f"{msg}:\n{self.log_path.read_text()[-4000:]}")
             if time.monotonic() > deadline:
-                msg = f"only {written} rows of {stream} after {timeout}s"
+                msg = f"only {seen} {what} after {timeout}s"
                 raise AssertionError(msg)
             time.sleep(0.05)
 

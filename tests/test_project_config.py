@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from crm_sandbox.campaign import config as campaign_sandbox
+from crm_sandbox.campaign.schema import RESOURCES
 
 from scripts import plugin_settings
 from tests.harness import REPO_ROOT
@@ -22,9 +24,20 @@ def _plugin(kind: str, name: str) -> dict[str, Any]:
     return plugin
 
 
-@pytest.mark.parametrize(
-    ("kind", "name"), [("extractors", "tap-dynamics365"), ("loaders", "target-jsonl")]
-)
+PLUGINS = [
+    ("extractors", "tap-dynamics365"),
+    ("extractors", "tap-adobe-campaign"),
+    ("loaders", "target-adobe-campaign"),
+    ("loaders", "target-jsonl"),
+]
+SANDBOX_SECRETS = {
+    "tap-dynamics365": "sandbox-dataverse-secret",
+    "tap-adobe-campaign": campaign_sandbox.CLIENT_SECRET,
+    "target-adobe-campaign": campaign_sandbox.CLIENT_SECRET,
+}
+
+
+@pytest.mark.parametrize(("kind", "name"), PLUGINS)
 def test_declared_settings_match_about(kind, name):
     about = plugin_settings.about(_plugin(kind, name)["executable"])
     expected = {s["name"]: s for s in plugin_settings.settings(about)}
@@ -35,8 +48,9 @@ def test_declared_settings_match_about(kind, name):
         assert bool(declared[setting_name].get("sensitive")) == bool(setting.get("sensitive"))
 
 
-def test_capabilities_match_about():
-    plugin = _plugin("extractors", "tap-dynamics365")
+@pytest.mark.parametrize(("kind", "name"), PLUGINS)
+def test_capabilities_match_about(kind, name):
+    plugin = _plugin(kind, name)
     about = plugin_settings.about(plugin["executable"])
     assert sorted(plugin["capabilities"]) == sorted(about["capabilities"])
 
@@ -44,18 +58,50 @@ def test_capabilities_match_about():
 def test_plugin_venvs_are_pinned_by_the_lock_file():
     for kind in ("extractors", "loaders", "utilities"):
         for plugin in MELTANO_YML["plugins"][kind]:
+            if "inherit_from" in plugin:  # shares its parent's venv
+                assert "pip_url" not in plugin, plugin["name"]
+                _plugin(kind, plugin["inherit_from"])
+                continue
             assert plugin["pip_url"].startswith(
                 "-c ${MELTANO_PROJECT_ROOT}/requirements/lock.txt -e ${MELTANO_PROJECT_ROOT}/"
             ), plugin["name"]
 
 
 def test_no_secret_outside_the_sandbox_environment():
-    """Only `dev` (the local sandbox's published test values) may carry a client secret."""
-    tap = _plugin("extractors", "tap-dynamics365")
-    assert "client_secret" not in tap.get("config", {})
+    """Only `dev` (the local sandboxes' published test values) may carry a client secret."""
+    for kind in ("extractors", "loaders"):
+        for plugin in MELTANO_YML["plugins"][kind]:
+            assert "client_secret" not in plugin.get("config", {}), plugin["name"]
     for environment in MELTANO_YML["environments"]:
-        extractors = (environment.get("config") or {}).get("plugins", {}).get("extractors", [])
-        for extractor in extractors:
-            if "client_secret" in extractor.get("config", {}):
+        plugins = (environment.get("config") or {}).get("plugins", {})
+        for plugin in [*plugins.get("extractors", []), *plugins.get("loaders", [])]:
+            if "client_secret" in plugin.get("config", {}):
                 assert environment["name"] == "dev"
-                assert extractor["config"]["client_secret"] == "sandbox-dataverse-secret"
+                assert plugin["config"]["client_secret"] == SANDBOX_SECRETS[plugin["name"]]
+
+
+def test_campaign_job_maps_onto_routed_resources_and_real_fields():
+    """Every stream the d365-to-campaign maps produce is routed, and writes fields that exist."""
+    job = next(j for j in MELTANO_YML["jobs"] if j["name"] == "d365-to-campaign")
+    tap_name, loader_name = job["tasks"][0].split()
+    tap = _plugin("extractors", tap_name)
+    assert sorted(tap["select"]) == ["contact.*", "new_project.*"]
+    config = _plugin("loaders", loader_name)["config"]
+    maps, routes = config["stream_maps"], config["resources"]
+    assert sorted(maps) == sorted(routes)
+    for stream, stream_map in maps.items():
+        route = routes[stream]
+        resource = RESOURCES[route["resource"]]
+        key = route.get("key", "externalId")
+        assert stream_map["__key_properties__"] == [key], stream
+        link_fields = {link["field"] for link in (route.get("links") or {}).values()}
+        for link in (route.get("links") or {}).values():
+            assert link["stream"] in routes, stream
+        for field in stream_map:
+            if field.startswith("__") or field == "_sdc_deleted_at" or field in link_fields:
+                continue
+            found = resource.lookup(field)
+            assert found is not None, f"{stream}.{field} is not a field of {resource.name}"
+            assert not found.read_only, f"{stream}.{field} is read-only in Campaign"
+        source = stream_map.get("__source__", stream)
+        assert f"{source}.*" in tap["select"], stream

@@ -11,7 +11,9 @@ singer-sdk target that does what the `d365-to-jsonl` job needs:
   only then is forwarded to Meltano, so Meltano's bookmark never gets ahead of the files
   (at-least-once delivery: a resumed run may repeat the rows of the page that was in flight);
 * `_sdc_deleted_at`, which the tap sets on rows deleted at the source, is always kept, even
-  when `add_record_metadata` is off (the stock SDK sink would drop it).
+  when `add_record_metadata` is off: the stock SDK sink drops it from the record *and* from the
+  stream's schema, so keeping it in the record alone would make the SDK warn "No schema for
+  record field '_sdc_deleted_at'" and leave the value unparsed.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ class JsonlSink(BatchSink):
         started = datetime.datetime.fromtimestamp(self.sync_started_at / 1000, tz=datetime.UTC)
         stamp = started.strftime("%Y%m%dT%H%M%S") + f"{self.sync_started_at % 1000:03d}Z"
         return directory / f"{self.stream_name}-{stamp}.jsonl"
+
+    def _remove_sdc_metadata_from_schema(self) -> None:
+        """Drop the `_sdc_*` bookkeeping columns from the schema but keep the delete marker."""
+        deleted_at = self.schema["properties"].get("_sdc_deleted_at")
+        super()._remove_sdc_metadata_from_schema()
+        if deleted_at is not None:
+            self.schema["properties"]["_sdc_deleted_at"] = deleted_at
 
     def _remove_sdc_metadata_from_record(self, record: dict) -> None:
         """Drop the `_sdc_*` bookkeeping columns but keep the delete marker."""
