@@ -9,12 +9,34 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
 
 from .tls import TlsFiles
+
+
+class StopOnExit:
+    """Base of running-sandbox handles: `with handle:` calls `stop()` on exit."""
+
+    def stop(self) -> None:
+        """Stop serving."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """Use as a context manager (the sandbox is already running)."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop on exit."""
+        self.stop()
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -21,12 +21,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .campaign.admin_client import CampaignAdmin
 from .dataverse.admin_client import DataverseAdmin
 from .server import ENDPOINTS_FILE
+from .serving import StopOnExit
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class CampaignEndpoints:
     admin: CampaignAdmin = field(compare=False, repr=False)
 
 
-class Sandbox:
+class Sandbox(StopOnExit):
     """A running sandbox process."""
 
     def __init__(
@@ -142,19 +142,6 @@ class Sandbox:
                 self.process.wait()
         if self._owned_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
-
-    def __enter__(self) -> Sandbox:
-        """Use as a context manager."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop on exit."""
-        self.stop()
 
 
 def cli_flags(opts: dict[str, Any]) -> list[str]:

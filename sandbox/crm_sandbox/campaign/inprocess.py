@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import TracebackType
 from typing import Any
 
 import requests
+
+from crm_sandbox.serving import StopOnExit
 
 from .admin_client import CampaignAdmin
 from .server import CampaignServeOptions, serve
 
 
-class RunningCampaign:
+class RunningCampaign(StopOnExit):
     """A Campaign sandbox served by a thread of this process."""
 
     def __init__(self, options: CampaignServeOptions) -> None:
@@ -97,19 +98,6 @@ class RunningCampaign:
             }
         )
         return session
-
-    def __enter__(self) -> RunningCampaign:
-        """Use as a context manager (already started)."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop on exit."""
-        self.stop()
 
 
 def start_in_thread(options: CampaignServeOptions, timeout: float = 120.0) -> RunningCampaign:
