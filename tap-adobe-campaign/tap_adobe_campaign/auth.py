@@ -59,7 +59,7 @@ class IMSAuthenticator(APIAuthenticatorBase):
         self._client_id = client_id
         # IMS gets its own session: the API session authenticates through this class.
         self._http = requests.Session()
-        self._http.verify = verify
+        self._verify = verify
         self._timeout = timeout
         self._clock = clock
         self._token: str | None = None
@@ -68,7 +68,10 @@ class IMSAuthenticator(APIAuthenticatorBase):
 
     def _fetch(self) -> tuple[str, float]:
         try:
-            response = self._http.post(self.token_url, data=self._form, timeout=self._timeout)
+            # explicit `verify`: REQUESTS_CA_BUNDLE would override a session's (psf/requests#3829)
+            response = self._http.post(
+                self.token_url, data=self._form, timeout=self._timeout, verify=self._verify
+            )
         except requests.RequestException as exc:
             msg = f"Cannot reach Adobe IMS at {self.token_url}: {exc}"
             raise AuthenticationError(msg) from exc

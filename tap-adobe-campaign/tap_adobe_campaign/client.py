@@ -51,8 +51,23 @@ RETRIED_STATUSES = frozenset(
         HTTPStatus.GATEWAY_TIMEOUT,
     }
 )
-#: The field or property an RST/XTK message names: `'@gender' field`, `'age' property`.
-_FIELD_IN_MESSAGE = re.compile(r"'@?([A-Za-z_][\w-]*)' (?:field|property)")
+#: The field an RST/XTK message names: `'@gender' field`, `'age' property`,
+#: `field 'First name' (firstName)`, `The 'Name' (cusName) field`.
+_FIELD_IN_MESSAGE = re.compile(
+    r"'@?([A-Za-z_][\w-]*)' (?:field|property)|'[^']*' \(([A-Za-z_]\w*)\)"
+)
+#: Campaign's own error codes (RST-360011, XTK-170036, PGS-220000): the request reached
+#: Campaign and Campaign refused it; a gateway or URI failure carries none.
+_CAMPAIGN_CODE = re.compile(r"\b(?:RST|XTK|PGS)-\d+")
+#: What a gateway 401/403 means for this integration's settings (Adobe's troubleshooting page).
+_ACCESS_HINTS = {
+    "401013": "the IMS token was refused even after fetching a new one",
+    "403000": "no X-Api-Key header was sent",
+    "403003": "client_id is not this credential's Client ID (it is also the X-Api-Key)",
+    "403023": "the token carries no Campaign product context for this organization: check "
+    "`organization` and that `scopes` include campaign_sdk and "
+    "additional_info.projectedProductContext",
+}
 
 
 class CampaignAPIError(FatalAPIError):
@@ -70,11 +85,28 @@ class CampaignAPIError(FatalAPIError):
     def field(self) -> str | None:
         """The field Campaign's message names (an invalid enum value, a read-only field)."""
         match = _FIELD_IN_MESSAGE.search(self.error_message)
-        return match.group(1) if match else None
+        return (match.group(1) or match.group(2)) if match else None
 
 
 class NotFoundError(CampaignAPIError):
     """404: no such record (or resource)."""
+
+
+class RecordRefusedError(CampaignAPIError):
+    """Campaign refused the record itself (HTTP 500 with an RST-/XTK-/PGS- message).
+
+    Invalid email, value too long, unknown enumeration value, read-only or unknown field,
+    mandatory field missing, duplicate key: Campaign reports validation as HTTP 500.
+    """
+
+
+class AccessDeniedError(CampaignAPIError):
+    """401/403 from the Adobe I/O gateway: the credential or the settings are wrong."""
+
+    def __init__(self, status: int, code: str, message: str, request: str) -> None:
+        """Add what the gateway code means for the settings."""
+        hint = _ACCESS_HINTS.get(code)
+        super().__init__(status, code, f"{message} ({hint})" if hint else message, request)
 
 
 class RetriableCampaignError(RetriableAPIError):
@@ -180,6 +212,10 @@ class RetryPolicy:
             raise RetriableCampaignError(f"{status} {code or '-'}: {message} ({request})", response)
         if status == HTTPStatus.NOT_FOUND:
             raise NotFoundError(status, code, message, request)
+        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
+            raise AccessDeniedError(status, code, message, request)
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR and _CAMPAIGN_CODE.search(message):
+            raise RecordRefusedError(status, code, message, request)
         raise CampaignAPIError(status, code, message, request)
 
     @staticmethod
@@ -304,8 +340,15 @@ class CampaignClient:
 
     def _send_once(self, method: str, url: str, body: bytes | None) -> requests.Response:
         headers = {"Content-Type": JSON_CONTENT_TYPE} if body is not None else None
+        # `verify` is passed explicitly: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+        # override the session's CA bundle otherwise (psf/requests#3829).
         response = self.session.request(
-            method, url, headers=headers, data=body, timeout=self.timeout
+            method,
+            url,
+            headers=headers,
+            data=body,
+            timeout=self.timeout,
+            verify=self.session.verify,
         )
         self.retry.validate(response)
         return response

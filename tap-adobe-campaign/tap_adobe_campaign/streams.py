@@ -127,8 +127,15 @@ class CampaignStream(RESTStream):
 
 
 PROFILE_SCHEMA = th.PropertiesList(
-    th.Property("PKey", th.StringType, required=True, description="Opaque per-run id"),
-    th.Property("externalId", th.StringType, description="External Resource ID (the CRM id)"),
+    th.Property(
+        "externalId", th.StringType, required=True, description="External Resource ID (the CRM id)"
+    ),
+    th.Property(
+        "PKey",
+        th.StringType,
+        description="Campaign's opaque record handle: never a durable key (Adobe: must not be "
+        "stored in an external database)",
+    ),
     th.Property("email", th.StringType),
     th.Property("emailFormat", th.StringType, description="unknown | text | html"),
     th.Property("domain", th.StringType),
@@ -161,15 +168,18 @@ _DATETIME_FIELDS = ("created", "lastModified")
 
 
 class ProfilesStream(CampaignStream):
-    """Campaign profiles, incremental on `lastModified`.
+    """Campaign profiles linked to the CRM (with an `externalId`), incremental on `lastModified`.
 
-    Campaign has no "modified since" filter, so profiles are read newest first
-    (`_order=lastModified desc`) and paging stops at the first page that reaches back past
-    the bookmark. Profiles modified at the bookmark's very millisecond are read again.
+    The key is `externalId`: Adobe says PKeys must never be stored outside Campaign, and a
+    profile without an `externalId` (created in Campaign) has no CRM counterpart, so it is
+    skipped (and counted in the log). Campaign has no "modified since" filter, so profiles
+    are read newest first (`_order=lastModified desc`) and paging stops at the first profile
+    older than the bookmark. Profiles modified at the bookmark's very millisecond are read
+    again.
     """
 
     name = "profiles"
-    primary_keys = ("PKey",)
+    primary_keys = ("externalId",)
     replication_key = "lastModified"
     is_sorted = False  # newest first; the bookmark is the maximum, written at the end
     schema = PROFILE_SCHEMA
@@ -177,6 +187,7 @@ class ProfilesStream(CampaignStream):
     def __init__(self, tap: Tap, client: CampaignClient, resource: str) -> None:
         """Read profiles from `resource` (`profileAndServicesExt/profile` shows custom fields)."""
         self._bookmark: datetime.datetime | None = None
+        self._unlinked = 0
         super().__init__(tap, client, path=resource)
 
     def first_page_params(self, context: Context | None) -> dict[str, t.Any]:
@@ -186,7 +197,10 @@ class ProfilesStream(CampaignStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read from the newest profile back to the bookmark (or start_date)."""
         self._bookmark = self.get_starting_timestamp(context)
+        self._unlinked = 0
         yield from super().get_records(context)
+        if self._unlinked:
+            self.logger.info("Skipped %d profiles without an externalId", self._unlinked)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         """Yield the page; stop paging once it reaches back past the bookmark."""
@@ -200,8 +214,15 @@ class ProfilesStream(CampaignStream):
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
-        """Campaign's `YYYY-MM-DD HH:MM:SS.mmmZ` → ISO 8601; keep schema fields only."""
-        record = {name: row.get(name) for name in self.schema["properties"] if name in row}
+        """Keep schema fields; Campaign's empty values `""` → null, its dates → ISO 8601."""
+        if not row.get("externalId"):
+            self._unlinked += 1
+            return None
+        record = {
+            name: None if row[name] == "" else row[name]
+            for name in self.schema["properties"]
+            if name in row
+        }
         for name in _DATETIME_FIELDS:
             value = from_campaign_datetime(record.get(name))
             if value is not None:

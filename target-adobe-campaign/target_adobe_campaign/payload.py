@@ -98,12 +98,21 @@ def build_payload(
 
 
 def _comparable(value: t.Any) -> t.Any:
-    """Campaign returns links with an href, and empty strings where a record has null."""
+    """Campaign shows a null as its empty value: `""`, `false`, `0` or an empty link `{}`."""
     if isinstance(value, dict) and "PKey" in value:
         return value["PKey"]
-    if value == "":
+    if value in ("", {}) or value is False:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
         return None
     return value
+
+
+def same_value(new: t.Any, current: t.Any) -> bool:
+    """Whether Campaign already holds `new`; an item (`location`) compares its given parts."""
+    if isinstance(new, dict) and new and "PKey" not in new and isinstance(current, dict):
+        return all(same_value(v, current.get(k)) for k, v in new.items())
+    return bool(_comparable(new) == _comparable(current))
 
 
 def changed_fields(
@@ -121,7 +130,5 @@ def changed_fields(
     return {
         name: value
         for name, value in body.items()
-        if name != key
-        and name not in create_only
-        and _comparable(value) != _comparable(current.get(name))
+        if name != key and name not in create_only and not same_value(value, current.get(name))
     }

@@ -6,7 +6,7 @@ import typing as t
 from dataclasses import dataclass
 
 from singer_sdk.sinks import BatchSink
-from tap_adobe_campaign.client import AmbiguousWriteError, CampaignAPIError
+from tap_adobe_campaign.client import AmbiguousWriteError, NotFoundError, RecordRefusedError
 
 from target_adobe_campaign.keyindex import DuplicateKeyError, Entry
 from target_adobe_campaign.payload import (
@@ -159,7 +159,7 @@ class CampaignSink(BatchSink):
                 return "updated"
             self.client.delete(write.entry.href)
             index.remove(write.key)
-        except CampaignAPIError as exc:
+        except (RecordRefusedError, NotFoundError) as exc:  # this record only; others stop
             self._reject(
                 write.record,
                 write.key,

@@ -1,26 +1,50 @@
-"""Run the target on Singer messages against the in-process fake Campaign."""
+"""Run the target on Singer messages against the Campaign sandbox, and read what it did."""
 
 from __future__ import annotations
 
 import io
 import json
 import typing as t
-from pathlib import Path
 
-from tap_adobe_campaign.testing import FakeCampaign
 from target_adobe_campaign.target import TargetAdobeCampaign
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import requests
+    from crm_sandbox.campaign.inprocess import RunningCampaign
 
 PROFILES = "profileAndServicesExt/profile"
 PROJECTS = "profileAndServicesExt/cusProject"
+WRITES = frozenset({"POST", "PATCH", "DELETE"})
 
 ROUTES = {
-    "contact": {"resource": "profile"},
+    "contact": {
+        "resource": "profile",
+        "key_filter": {"name": "byExternalId", "param": "externalId_parameter"},
+    },
     "new_project": {
         "resource": "cusProject",
-        "key": "crmId",
+        "key": "cusCrmId",
         "links": {"profile": {"stream": "contact", "field": "contactId"}},
     },
 }
+
+
+def connection(campaign: RunningCampaign, **overrides: t.Any) -> dict[str, t.Any]:
+    """Connection settings pointing at the sandbox."""
+    info = campaign.info
+    return {
+        "organization": info["organization"],
+        "client_id": info["client_id"],
+        "client_secret": info["client_secret"],
+        "scopes": info["scopes"],
+        "ims_url": info["ims_url"],
+        "api_base_url": info["api_base_url"],
+        "ca_bundle": info["ca_file"],
+        **overrides,
+    }
 
 
 def schema(stream: str, properties: dict[str, t.Any], key: str) -> dict[str, t.Any]:
@@ -35,8 +59,9 @@ def schema(stream: str, properties: dict[str, t.Any], key: str) -> dict[str, t.A
 CONTACT_SCHEMA = schema(
     "contact",
     {
-        "externalId": {"type": "string"},
+        "externalId": {"type": ["string", "null"]},
         "firstName": {"type": ["string", "null"]},
+        "lastName": {"type": ["string", "null"]},
         "email": {"type": ["string", "null"]},
         "gender": {"type": ["string", "null"]},
         "birthDate": {"type": ["string", "null"], "format": "date"},
@@ -48,11 +73,11 @@ CONTACT_SCHEMA = schema(
 PROJECT_SCHEMA = schema(
     "new_project",
     {
-        "crmId": {"type": "string"},
-        "name": {"type": ["string", "null"]},
+        "cusCrmId": {"type": "string"},
+        "cusName": {"type": ["string", "null"]},
         "contactId": {"type": ["string", "null"]},
     },
-    "crmId",
+    "cusCrmId",
 )
 
 
@@ -64,38 +89,58 @@ def state(value: dict[str, t.Any]) -> dict[str, t.Any]:
     return {"type": "STATE", "value": value}
 
 
-class Run:
-    """One target run: its instance, and what it printed (STATE messages)."""
+def writes(campaign: RunningCampaign) -> list[dict[str, t.Any]]:
+    """Write requests (POST/PATCH/DELETE) the sandbox received."""
+    return [r for r in campaign.admin.requests() if r["app"] == "gateway" and r["method"] in WRITES]
 
-    def __init__(self, fake: FakeCampaign, tmp_path: Path, **config: t.Any) -> None:
-        self.fake = fake
+
+def rows(campaign: RunningCampaign, resource: str, key: str) -> dict[str, dict[str, t.Any]]:
+    """Campaign's records of `resource` that carry `key`, by key."""
+    return {r[key]: r for r in campaign.admin.find_rows(resource) if r.get(key)}
+
+
+#: A message, or a callable run when the target has read every message before it.
+Message = dict[str, t.Any] | t.Callable[[], object]
+
+
+class Run:
+    """One target run against the sandbox: the target, what it sent, what it printed."""
+
+    def __init__(self, campaign: RunningCampaign, tmp_path: Path, **config: t.Any) -> None:
         self.rejects_path = tmp_path / "rejects.jsonl"
         settings = {
-            "organization": "test-org",
-            "client_id": fake.client_id,
-            "client_secret": fake.client_secret,
-            "ims_url": fake.ims_url,
-            "api_base_url": fake.api_base_url,
+            **connection(campaign),
             "resources": ROUTES,
             "rejects_file": str(self.rejects_path),
             **config,
         }
         self.target = TargetAdobeCampaign(config=settings)
-        fake.install(self.target.client)
-        self.target.client.retry = type(self.target.client.retry)(base=0.001, cap=0.01)
-        retry = self.target.client.retry
-        client = self.target.client
-        client._send = retry.wrap(client._send_once)
-        client._send_post = retry.wrap(
-            client._send_once, giveup=lambda exc: not retry.safe_to_repeat_post(exc)
-        )
+        self.sent: list[tuple[str, str, t.Any]] = []
+        self.target.client.session.hooks["response"].append(self._record_request)
+        self.states: list[dict[str, t.Any]] = []
 
-    def listen(self, messages: list[dict[str, t.Any]], capsys: t.Any = None) -> list[dict]:
-        text = "\n".join(json.dumps(m) for m in messages) + "\n"
+    def _record_request(self, response: requests.Response, **kwargs: t.Any) -> None:
+        request = response.request
+        body = json.loads(request.body) if request.body else None
+        self.sent.append((request.method or "", request.url or "", body))
+
+    def writes_sent(self) -> list[tuple[str, str, t.Any]]:
+        return [w for w in self.sent if w[0] in WRITES]
+
+    def listen(self, messages: list[Message], capsys: t.Any) -> list[dict]:
+        def lines() -> Iterator[str]:
+            for message in messages:
+                if callable(message):
+                    message()
+                else:
+                    yield json.dumps(message) + "\n"
+
+        capsys.readouterr()
         try:
-            self.target.listen(io.StringIO(text))
+            self.target.listen(t.cast("io.TextIOBase", lines()))
         finally:
-            out = capsys.readouterr().out if capsys else ""
+            out = capsys.readouterr().out
+            # the SDK writes each STATE's value as one JSON line
             self.states = [json.loads(line) for line in out.splitlines() if line.strip()]
         return self.states
 

@@ -1,10 +1,11 @@
-"""The SDK's standard target tests that apply, curated like MeltanoLabs/target-postgres."""
+"""The SDK's standard target tests that apply, curated like MeltanoLabs/target-postgres.
+
+They run against the session's Campaign sandbox (see conftest.py).
+"""
 
 from __future__ import annotations
 
 import tempfile
-import typing as t
-from functools import cached_property
 from pathlib import Path
 
 from singer_sdk.testing import get_target_test_class
@@ -27,34 +28,15 @@ from singer_sdk.testing.target_tests import (
     TargetSchemaUpdates,
     TargetSpecialCharsInAttributes,
 )
-from tap_adobe_campaign.testing import FakeCampaign
 from target_adobe_campaign.target import TargetAdobeCampaign
 
+from .conftest import SANDBOX
+from .helpers import connection
 from .standard_maps import standard_config
-
-if t.TYPE_CHECKING:
-    from tap_adobe_campaign.client import CampaignClient
-
-FAKE = FakeCampaign()
-
-
-class FakeBackedTarget(TargetAdobeCampaign):
-    """The target, talking to the in-process fake Campaign."""
-
-    @cached_property
-    def client(self) -> CampaignClient:
-        client = TargetAdobeCampaign.client.func(self)
-        FAKE.install(client)
-        return client
-
 
 RESOURCES, STREAM_MAPS = standard_config()
 CONFIG = {
-    "organization": "test-org",
-    "client_id": FAKE.client_id,
-    "client_secret": FAKE.client_secret,
-    "ims_url": FAKE.ims_url,
-    "api_base_url": FAKE.api_base_url,
+    **connection(SANDBOX),
     "resources": RESOURCES,
     "stream_maps": STREAM_MAPS,
     "rejects_file": str(Path(tempfile.mkdtemp(prefix="target-adobe-campaign-")) / "rejects.jsonl"),
@@ -91,7 +73,7 @@ CURATED = SingerTestSuite(
 
 class TestTargetAdobeCampaign(
     get_target_test_class(
-        FakeBackedTarget, config=CONFIG, include_target_tests=False, custom_suites=[CURATED]
+        TargetAdobeCampaign, config=CONFIG, include_target_tests=False, custom_suites=[CURATED]
     )
 ):
     """Standard tests; rejects and summary go to a temporary folder."""

@@ -1,18 +1,17 @@
-"""The documented contact -> profile and new_project -> cusProject stream maps, run for real."""
+"""The documented contact -> profile and new_project -> cusProject maps, into the sandbox."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tap_adobe_campaign.testing import FakeCampaign
-
-from .helpers import PROFILES, PROJECTS, Run, record, schema
+from .helpers import Run, record, rows, schema
 
 STREAM_MAPS = json.loads((Path(__file__).parent / "stream_maps.json").read_text())
+KEY_FILTER = {"name": "byExternalId", "param": "externalId_parameter"}
 RESOURCES = {
-    "contact": {"resource": "profile"},
-    "contact_deletes": {"resource": "profile"},
+    "contact": {"resource": "profile", "key_filter": KEY_FILTER},
+    "contact_deletes": {"resource": "profile", "key_filter": KEY_FILTER},
     "new_project_deletes": {"resource": "cusProject", "key": "cusCrmId"},
     "new_project": {
         "resource": "cusProject",
@@ -78,13 +77,11 @@ def d365_contact(**values) -> dict:
     return record("contact", **{**row, **values})
 
 
-def test_stream_maps_turn_d365_rows_into_campaign_records(tmp_path, capsys) -> None:
-    fake = FakeCampaign()
-    Run(fake, tmp_path, resources=RESOURCES, stream_maps=STREAM_MAPS).listen(
+def test_stream_maps_turn_d365_rows_into_campaign_records(campaign, tmp_path, capsys) -> None:
+    Run(campaign, tmp_path, resources=RESOURCES, stream_maps=STREAM_MAPS).listen(
         [
+            D365_PROJECT,  # the child stream first: the target still writes the parent first
             D365_CONTACT,
-            D365_PROJECT,
-            d365_contact(),
             record(
                 "new_project",
                 new_projectid=PROJECT_ID,
@@ -95,48 +92,57 @@ def test_stream_maps_turn_d365_rows_into_campaign_records(tmp_path, capsys) -> N
                 new_stage=100000001,
                 _new_contactid_value=CONTACT_ID,
             ),
+            d365_contact(),
         ],
         capsys,
     )
-    (profile,) = fake.records[PROFILES].values()
-    assert {k: v for k, v in profile.items() if k not in {"PKey", "href"}} == {
-        "externalId": CONTACT_ID,
-        "firstName": "Ada",
-        "lastName": "Lovelace",
-        "email": "ada@example.com",
-        "birthDate": "1815-12-10",
-        "gender": "female",
-        "blackListEmail": True,
-        "blackListPhone": False,
-        "blackListFax": False,
-        "blackListPostalMail": True,
-    }
-    (project,) = fake.records[PROJECTS].values()
-    assert {k: v for k, v in project.items() if k not in {"PKey", "href"}} == {
-        "cusCrmId": PROJECT_ID,
-        "cusName": "Website",
-        "cusCode": "W-1",
-        "cusBudget": 1250.5,
-        "cusStartDate": "2024-06-01",
-        "cusStage": "running",
-        "profile": {"PKey": profile["PKey"]},
-    }
+    profile = rows(campaign, "profile", "externalId")[CONTACT_ID]
+    assert {k: profile[k] for k in EXPECTED_PROFILE} == EXPECTED_PROFILE
+    assert profile["domain"] == "example.com"  # computed by Campaign
+    project = rows(campaign, "cusProject", "cusCrmId")[PROJECT_ID]
+    assert {k: project[k] for k in EXPECTED_PROJECT} == EXPECTED_PROJECT
+    assert project["profile"]["PKey"] == profile["PKey"]
 
 
-def test_gender_codes_map_to_enumeration_names(tmp_path, capsys) -> None:
-    fake = FakeCampaign()
-    rows = [d365_contact(contactid=f"c{code}", gendercode=code) for code in (1, 2, None, 3)]
-    Run(fake, tmp_path, resources=RESOURCES, stream_maps=STREAM_MAPS).listen(
-        [D365_CONTACT, *rows], capsys
+EXPECTED_PROFILE = {
+    "externalId": CONTACT_ID,
+    "firstName": "Ada",
+    "lastName": "Lovelace",
+    "email": "ada@example.com",
+    "birthDate": "1815-12-10",
+    "gender": "female",
+    "blackListEmail": True,
+    "blackListPhone": False,
+    "blackListFax": False,
+    "blackListPostalMail": True,
+}
+EXPECTED_PROJECT = {
+    "cusCrmId": PROJECT_ID,
+    "cusName": "Website",
+    "cusCode": "W-1",
+    "cusBudget": 1250.5,
+    "cusStartDate": "2024-06-01",
+    "cusStage": "running",
+}
+
+
+def test_gender_codes_map_to_enumeration_names(campaign, tmp_path, capsys) -> None:
+    rows_in = [d365_contact(contactid=f"c{code}", gendercode=code) for code in (1, 2, None, 3)]
+    Run(campaign, tmp_path, resources=RESOURCES, stream_maps=STREAM_MAPS).listen(
+        [D365_CONTACT, *rows_in], capsys
     )
-    genders = {r["externalId"]: r["gender"] for r in fake.records[PROFILES].values()}
-    assert genders == {"c1": "male", "c2": "female", "cNone": "unknown", "c3": "unknown"}
+    genders = {k: r["gender"] for k, r in rows(campaign, "profile", "externalId").items()}
+    assert {k: genders[k] for k in ("c1", "c2", "cNone", "c3")} == {
+        "c1": "male",
+        "c2": "female",
+        "cNone": "unknown",
+        "c3": "unknown",
+    }
 
 
-def test_mapped_deletes_reach_the_target(tmp_path, capsys) -> None:
-    fake = FakeCampaign()
-    fake.add(PROFILES, externalId=CONTACT_ID, firstName="Ada")
-    run = Run(fake, tmp_path, resources=RESOURCES, stream_maps=STREAM_MAPS, apply_deletes=True)
+def test_mapped_deletes_reach_the_target(campaign, tmp_path, capsys) -> None:
+    campaign.admin.create_row("profile", {"externalId": CONTACT_ID, "firstName": "Ada"})
+    run = Run(campaign, tmp_path, resources=RESOURCES, stream_maps=STREAM_MAPS, apply_deletes=True)
     run.listen(
         [
             D365_CONTACT,
@@ -144,4 +150,5 @@ def test_mapped_deletes_reach_the_target(tmp_path, capsys) -> None:
         ],
         capsys,
     )
-    assert fake.records[PROFILES] == {}
+    assert campaign.admin.find_rows("profile", externalId=CONTACT_ID) == []
+    assert run.summary["streams"]["contact_deletes"]["deleted"] == 1

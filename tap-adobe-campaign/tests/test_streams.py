@@ -1,0 +1,85 @@
+"""The profiles stream against the Campaign sandbox: big tables, incremental runs, opt-outs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import typing as t
+
+from tap_adobe_campaign.dates import from_campaign_datetime
+from tap_adobe_campaign.tap import TapAdobeCampaign
+
+from .conftest import connection, gateway_requests
+
+if t.TYPE_CHECKING:
+    from crm_sandbox.campaign.inprocess import RunningCampaign
+
+
+def sync(campaign: RunningCampaign, capsys, state: dict | None = None) -> tuple[list, dict]:
+    """Run the tap; return its records and final state."""
+    capsys.readouterr()
+    TapAdobeCampaign(config=connection(campaign, page_size=10), state=state).sync_all()
+    messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    records = [m["record"] for m in messages if m["type"] == "RECORD"]
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    return records, states[-1]
+
+
+def linked_profiles(campaign: RunningCampaign) -> dict[str, dict]:
+    """Campaign's profiles that carry a CRM id, by externalId."""
+    rows = campaign.admin.find_rows("profile")
+    return {r["externalId"]: r for r in rows if r["externalId"]}
+
+
+def test_a_full_read_above_the_big_table_threshold_reads_every_profile(campaign, capsys) -> None:
+    campaign.admin.set_config(big_table_threshold=20)  # 60 profiles: a "big table"
+    records, _ = sync(campaign, capsys)
+    expected = linked_profiles(campaign)
+    assert 0 < len(expected) < 60  # the seed has profiles without a CRM id: skipped
+    assert sorted(r["externalId"] for r in records) == sorted(expected)
+    assert len(gateway_requests(campaign)) == 6  # 60 rows, 10 a page, via next.href
+    first = records[0]
+    assert first["PKey"] == expected[first["externalId"]]["PKey"]
+    assert first["lastModified"].endswith("+00:00")  # ISO 8601, from "… .mmmZ"
+    assert "href" not in first
+    modified = [r["lastModified"] for r in records]
+    assert modified == sorted(modified, reverse=True)  # newest first
+
+
+def test_an_incremental_run_returns_only_changed_profiles_with_opt_outs(campaign, capsys) -> None:
+    _, state = sync(campaign, capsys)
+    bookmark = state["bookmarks"]["profiles"]["replication_key_value"]
+    profiles = linked_profiles(campaign)
+    opted_out, renamed = sorted(profiles)[:2]
+    admin = campaign.admin
+    admin.update_row("profile", profiles[opted_out]["PKey"], {"blackListEmail": True})
+    admin.update_row("profile", profiles[opted_out]["PKey"], {"ccpaOptOut": True})
+    admin.update_row("profile", profiles[renamed]["PKey"], {"lastName": "Renamed"})
+    admin.clear_requests()
+
+    records, state = sync(campaign, capsys, state)
+    at_bookmark = {  # read again: modified at the bookmark's very millisecond
+        k
+        for k, p in profiles.items()
+        if from_campaign_datetime(p["lastModified"]) == datetime.datetime.fromisoformat(bookmark)
+    }
+    assert {r["externalId"] for r in records} == {opted_out, renamed} | at_bookmark
+    changed = {r["externalId"]: r for r in records}
+    assert changed[opted_out]["blackListEmail"] is True
+    assert changed[opted_out]["ccpaOptOut"] is True
+    assert changed[renamed]["blackListEmail"] is False
+    assert changed[renamed]["lastName"] == "Renamed"
+    assert len(gateway_requests(campaign)) == 1  # stopped at the bookmark on the first page
+    assert state["bookmarks"]["profiles"]["replication_key_value"] > bookmark
+
+
+def test_empty_values_are_emitted_as_null(campaign, capsys) -> None:
+    pkey = campaign.admin.create_row("profile", {"externalId": "blank-1", "email": "b@x.org"})[
+        "PKey"
+    ]
+    records, _ = sync(campaign, capsys)
+    (record,) = [r for r in records if r["externalId"] == "blank-1"]
+    assert record["PKey"] == pkey
+    assert record["birthDate"] is None
+    assert record["firstName"] is None
+    assert record["gender"] == "unknown"
