@@ -15,6 +15,7 @@ OTHER_CLIENT_SECRET = "sandbox-other-secret"
 
 ORGANIZATION_ID = "0e6a0000-0000-4000-8000-00000000d365"
 BUSINESS_UNIT_ID = "b0000000-0000-4000-8000-00000000d365"
+DEFAULT_TEAM_ID = "7ea30000-0000-4000-8000-00000000d365"
 
 _NAMESPACE = uuid.UUID("9b0c6b7e-2f0c-4a43-9a52-5d1f0b3c0d65")
 
@@ -50,11 +51,6 @@ TENANTS = frozenset(app.tenant_id for app in APPS)
 def app_by_client_id(client_id: str) -> RegisteredApp | None:
     """Find a registered app by its application (client) id."""
     return next((a for a in APPS if a.client_id == client_id), None)
-
-
-def user_name(user_id: str) -> str | None:
-    """Full name of a systemuser (the application users are the only users)."""
-    return next((a.user_name for a in APPS if a.user_id == user_id), None)
 
 
 @dataclass

@@ -6,33 +6,37 @@ from collections.abc import Sequence
 from xml.sax.saxutils import quoteattr
 
 from .odata import edm_type
-from .schema import Table
+from .schema import Column, Table
 
 NS = "Microsoft.Dynamics.CRM"
 
 
+def _navigation(table: Table, column: Column, name: str, targets: tuple[str, ...]) -> str:
+    principal = len(targets) > 1  # only Owner lookups keep one property for several targets
+    entity = "principal" if principal else targets[0]
+    referenced = "ownerid" if principal else f"{targets[0]}id"
+    return (
+        f'<NavigationProperty Name="{name}" Type="mscrm.{entity}" Nullable="false" '
+        f'Partner="{table.logical_name}_{column.logical_name}">'
+        f'<ReferentialConstraint Property="{column.read_name}" '
+        f'ReferencedProperty="{referenced}" /></NavigationProperty>'
+    )
+
+
 def _entity_type(table: Table) -> list[str]:
-    lines = [
-        f'<EntityType Name="{table.logical_name}" BaseType="mscrm.crmbaseentity">',
-        f'<Key><PropertyRef Name="{table.primary_id}" /></Key>',
-    ]
+    if table.is_principal:  # the key is the inherited `ownerid`
+        lines = [f'<EntityType Name="{table.logical_name}" BaseType="mscrm.principal">']
+    else:
+        lines = [
+            f'<EntityType Name="{table.logical_name}" BaseType="mscrm.crmbaseentity">',
+            f'<Key><PropertyRef Name="{table.primary_id}" /></Key>',
+        ]
     for column in table.columns:
         lines.append(f'<Property Name="{column.read_name}" Type="{edm_type(column)}" />')
     for column in table.columns:
-        if not column.is_lookup:
-            continue
-        for target in column.targets:
-            nav = (
-                "ownerid"
-                if column.logical_name == "ownerid"
-                else column.navigation_property(target)
-            )
-            lines.append(
-                f'<NavigationProperty Name="{nav}" Type="mscrm.{target}" Nullable="false" '
-                f'Partner="{table.logical_name}_{column.logical_name}">'
-                f'<ReferentialConstraint Property="{column.read_name}" '
-                f'ReferencedProperty="{target}id" /></NavigationProperty>'
-            )
+        if column.is_lookup:
+            for name, targets in column.navigation_properties().items():
+                lines.append(_navigation(table, column, name, targets))
     lines.append("</EntityType>")
     return lines
 
@@ -45,6 +49,9 @@ def csdl(tables: Sequence[Table], *, annotations: bool) -> bytes:
         "<edmx:DataServices>",
         f'<Schema Namespace="{NS}" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm">',
         '<EntityType Name="crmbaseentity" Abstract="true" />',
+        '<EntityType Name="principal" BaseType="mscrm.crmbaseentity" Abstract="true">'
+        '<Key><PropertyRef Name="ownerid" /></Key><Property Name="ownerid" Type="Edm.Guid" />'
+        "</EntityType>",
         '<ComplexType Name="WhoAmIResponse">'
         '<Property Name="BusinessUnitId" Type="Edm.Guid" Nullable="false" />'
         '<Property Name="UserId" Type="Edm.Guid" Nullable="false" />'

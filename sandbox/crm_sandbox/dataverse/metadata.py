@@ -104,7 +104,7 @@ def entity_definition(table: Table) -> dict[str, Any]:
         "CanChangeTrackingBeEnabled": _managed(True, "canchangetrackingbeenabled"),
         "CanCreateAttributes": _managed(True, "cancreateattributes"),
         "IsAuditEnabled": _managed(False, "canmodifyauditsettings"),
-        "OwnershipType": "UserOwned",
+        "OwnershipType": table.ownership,
         "TableType": "Standard",
         "HasActivities": not table.is_activity,
         "HasNotes": True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import user_name
 from .paging import Preferences
 from .protocol import encode_json
 from .schema import (
@@ -60,13 +59,6 @@ def formatter(column: Column) -> Callable[[Any], str | None] | None:
         date_only = column.date_only
         return lambda v: _format_datetime(v, date_only)
     return None
-
-
-def navigation_name(column: Column, target: str) -> str:
-    """`associatednavigationproperty` of a lookup value pointing at `target`."""
-    if column.logical_name == "ownerid":
-        return "ownerid"
-    return column.navigation_property(target)
 
 
 class Projection:
@@ -148,11 +140,8 @@ class Projection:
                         wanted.setdefault(row[i + 1], set()).add(row[i])
                     i += 2 if column.is_lookup else 1
             for target, ids in wanted.items():
-                if target == "systemuser":
-                    names.update({(target, u): user_name(u) for u in ids})
-                else:
-                    found = store.primary_names(target, ids)
-                    names.update({(target, k): v for k, v in found.items()})
+                found = store.primary_names(target, ids)
+                names.update({(target, k): v for k, v in found.items()})
         formatters = [None if c.is_lookup else formatter(c) for c in self.columns]
         out = []
         for row in rows:
@@ -168,7 +157,7 @@ class Projection:
                         if self.formatted:
                             record[f"{key}@{FORMATTED}"] = names.get((target, value))
                         if self.navigation:
-                            record[f"{key}@{NAVIGATION}"] = navigation_name(column, target)
+                            record[f"{key}@{NAVIGATION}"] = column.navigation_property(target)
                         if self.logical:
                             record[f"{key}@{LOGICAL_NAME}"] = target
                     record[key] = value

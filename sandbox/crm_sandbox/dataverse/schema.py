@@ -31,6 +31,8 @@ UNIQUEIDENTIFIER = "Uniqueidentifier"
 VIRTUAL = "Virtual"
 
 LOOKUP_TYPES = frozenset({LOOKUP, CUSTOMER, OWNER})
+# Tables an Owner lookup may point at; their entity types derive from the abstract `principal`.
+PRINCIPALS = ("systemuser", "team")
 CHOICE_TYPES = frozenset({PICKLIST, STATE, STATUS})
 
 
@@ -108,9 +110,20 @@ class Column:
         """The property name in Web API responses (`_x_value` for lookups)."""
         return f"_{self.logical_name}_value" if self.is_lookup else self.logical_name
 
+    def navigation_properties(self) -> dict[str, tuple[str, ...]]:
+        """Single-valued navigation properties of a lookup: name → tables it may point at.
+
+        An Owner lookup has one, named like the column and typed `principal` (so
+        `ownerid@odata.bind` takes `/systemusers(…)` or `/teams(…)`); other lookups with several
+        targets (Customer, activity "regarding") have one per target, `<column>_<target>`.
+        """
+        if self.attribute_type == OWNER or len(self.targets) == 1:
+            return {self.logical_name: self.targets}
+        return {f"{self.logical_name}_{t}": (t,) for t in self.targets}
+
     def navigation_property(self, target: str) -> str:
-        """Single-valued navigation property used with `@odata.bind` for `target`."""
-        return f"{self.logical_name}_{target}" if len(self.targets) > 1 else self.logical_name
+        """Return the navigation property pointing at `target` (`associatednavigationproperty`)."""
+        return next(n for n, ts in self.navigation_properties().items() if target in ts)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ class Table:
     alternate_keys: tuple[tuple[str, ...], ...] = ()
     object_type_code: int = 0
     supports_multiple: bool = True  # CreateMultiple/UpdateMultiple/UpsertMultiple available
+    ownership: str = "UserOwned"  # OwnershipType; UserOwned tables have `ownerid`
     _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -136,6 +150,11 @@ class Table:
         for column in self.columns:
             self._by_name[column.logical_name] = column
             self._by_name[column.read_name] = column
+
+    @property
+    def is_principal(self) -> bool:
+        """True for systemuser and team (entity types deriving from `principal`)."""
+        return self.logical_name in PRINCIPALS
 
     @property
     def schema_name(self) -> str:
@@ -208,7 +227,7 @@ def _state_status(table: str) -> tuple[Column, Column]:
     )
 
 
-def _system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
+def _stamp_columns(table: str, primary_id: str) -> tuple[Column, ...]:
     return (
         Column(
             primary_id,
@@ -229,7 +248,14 @@ def _system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
             valid_for_create=False,
             valid_for_update=False,
         ),
-        Column("ownerid", OWNER, "Owner", targets=("systemuser", "team")),
+    )
+
+
+def _system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
+    """Columns of every user-owned table: key, stamps, version, owner, status."""
+    return (
+        *_stamp_columns(table, primary_id),
+        Column("ownerid", OWNER, "Owner", targets=PRINCIPALS),
         *_state_status(table),
     )
 
@@ -424,7 +450,55 @@ CATEGORY = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (CONTACT, ACCOUNT, PROJECT, PROJECT_TASK, CATEGORY)
+# The owners: just enough of them for `ownerid` binds and WhoAmI's UserId to resolve. The only
+# users are the application users of the registered apps (`applicationid` = client id).
+SYSTEMUSER = Table(
+    "systemuser",
+    "systemusers",
+    "User",
+    primary_id="systemuserid",
+    primary_name="fullname",
+    object_type_code=8,
+    ownership="BusinessOwned",
+    supports_multiple=False,
+    columns=(
+        *_stamp_columns("systemuser", "systemuserid"),
+        Column(
+            "fullname",
+            STRING,
+            "Full Name",
+            max_length=200,
+            is_primary_name=True,
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
+        Column("applicationid", UNIQUEIDENTIFIER, "Application ID"),
+    ),
+)
+
+TEAM = Table(
+    "team",
+    "teams",
+    "Team",
+    primary_id="teamid",
+    primary_name="name",
+    object_type_code=9,
+    ownership="BusinessOwned",
+    supports_multiple=False,
+    columns=(
+        *_stamp_columns("team", "teamid"),
+        Column(
+            "name",
+            STRING,
+            "Team Name",
+            max_length=160,
+            required_level="ApplicationRequired",
+            is_primary_name=True,
+        ),
+    ),
+)
+
+TABLES: tuple[Table, ...] = (CONTACT, ACCOUNT, PROJECT, PROJECT_TASK, CATEGORY, SYSTEMUSER, TEAM)
 GLOBAL_OPTION_SETS: tuple[OptionSet, ...] = (PRIORITY,)
 
 

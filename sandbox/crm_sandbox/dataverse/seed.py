@@ -17,7 +17,7 @@ from typing import Any
 
 from crm_sandbox.seeding import FIRST, LAST, SEED_EPOCH, SPAN, fresh_database
 
-from .config import APPS
+from .config import APPS, DEFAULT_TEAM_ID, TENANT_ID, RegisteredApp
 from .schema import Table
 from .store import Store, index_statements, q, storage_columns, target_column
 
@@ -263,6 +263,31 @@ def _categories(g: _Gen, ids: list[str], _: list[str], owner: str) -> Iterator[d
         }
 
 
+def _systemusers(g: _Gen, apps: list[RegisteredApp]) -> Iterator[dict[str, Any]]:
+    """Yield the application users of the organisation's own app registrations."""
+    for app, (created, modified, version) in zip(apps, g.stamps(len(apps)), strict=True):
+        yield {
+            "systemuserid": app.user_id,
+            "fullname": app.user_name,
+            "applicationid": app.client_id,
+            "createdon": created,
+            "modifiedon": modified,
+            "versionnumber": version,
+        }
+
+
+def _teams(g: _Gen) -> Iterator[dict[str, Any]]:
+    """Yield the business unit's default team."""
+    created, modified, version = next(g.stamps(1))
+    yield {
+        "teamid": DEFAULT_TEAM_ID,
+        "name": "CRM Sandbox",
+        "createdon": created,
+        "modifiedon": modified,
+        "versionnumber": version,
+    }
+
+
 _Rows = Callable[[_Gen, list[str], list[str], str], Iterator[dict[str, Any]]]
 
 
@@ -300,14 +325,17 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
         ("new_projecttask", _tasks, "new_project"),
         ("new_category", _categories, "new_category"),
     ]
+    users = [app for app in APPS if app.tenant_id == TENANT_ID]
     with fresh_database(store, seed_signature(sizes, seed_value)) as conn:
         store.create_schema(conn, indexes=False)
         for name, make, related in plan:
             _load(conn, store.table(name), make(g, ids[name], ids[related], owner))
+        _load(conn, store.table("systemuser"), _systemusers(g, users))
+        _load(conn, store.table("team"), _teams(g))
         for table in store.tables:
             for stmt in index_statements(table):
                 conn.execute(stmt)
-    return counts
+    return {**counts, "systemuser": len(users), "team": 1}
 
 
 def seed_signature(sizes: SeedSizes, seed_value: int) -> str:

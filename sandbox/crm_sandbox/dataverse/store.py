@@ -228,7 +228,8 @@ class Store:
         for column in table.columns:
             if column.default is not None:
                 row[column.logical_name] = column.default
-        row["ownerid"], row["ownerid__target"] = owner, "systemuser"
+        if table.column("ownerid") is not None:
+            row["ownerid"], row["ownerid__target"] = owner, "systemuser"
         row.update(values)
         stamp = self.clock.stamp()
         row["createdon"] = row["modifiedon"] = stamp

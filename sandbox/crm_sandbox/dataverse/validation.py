@@ -43,7 +43,6 @@ from .schema import (
     INTEGER,
     MEMO,
     MONEY,
-    OWNER,
     PICKLIST,
     STATE,
     STATUS,
@@ -406,33 +405,14 @@ def _multiselect_values(table: Table, column: Column, text: str) -> list[int]:
 # --- navigation properties -----------------------------------------------------------------------
 
 
-def navigation_properties(table: Table) -> dict[str, tuple[Column, str]]:
-    """Single-valued navigation property name -> (lookup column, target table logical name).
-
-    Customer (and activity "regarding") lookups have one navigation property per target, named by
-    `Column.navigation_property`. Owner lookups are the exception: Dataverse exposes a single
-    `ownerid` navigation property typed `principal`, so `ownerid@odata.bind` accepts both
-    `/systemusers(...)` and `/teams(...)`.
-    """
-    result: dict[str, tuple[Column, str]] = {}
-    for column in table.columns:
-        if not column.is_lookup:
-            continue
-        for target in column.targets:
-            name = (
-                column.logical_name
-                if column.attribute_type == OWNER
-                else column.navigation_property(target)
-            )
-            result.setdefault(name, (column, target))
-    return result
-
-
-def _targets_of(table: Table, nav: str) -> tuple[Column, tuple[str, ...]]:
-    column, target = navigation_properties(table)[nav]
-    if column.attribute_type == OWNER or len(column.targets) == 1:
-        return column, column.targets
-    return column, (target,)
+def navigation_properties(table: Table) -> dict[str, tuple[Column, tuple[str, ...]]]:
+    """Single-valued navigation property name -> (lookup column, tables it may point at)."""
+    return {
+        name: (column, targets)
+        for column in table.columns
+        if column.is_lookup
+        for name, targets in column.navigation_properties().items()
+    }
 
 
 def _table_by_set(tables: Sequence[Table], entity_set: str) -> Table | None:
@@ -448,7 +428,7 @@ def parse_bind(
     alternate key (`/contacts(emailaddress1='a@b.c')`) and `$n` Content-ID references. `null`
     returns None (clear the lookup).
     """
-    _, targets = _targets_of(table, nav)
+    _, targets = navigation_properties(table)[nav]
     if value is None:
         return None
     if not isinstance(value, str):

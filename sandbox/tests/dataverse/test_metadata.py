@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 
 def get(sandbox, api, path):
     resp = api.get(sandbox.dataverse.api_url + path)
@@ -91,3 +93,16 @@ def test_csdl_change_tracking_annotation(sandbox, api):
     assert resp.headers["Content-Type"].startswith("application/xml")
     assert 'Term="Org.OData.Capabilities.V1.ChangeTracking"' in resp.text
     assert '<EntitySet Name="new_categories"' in resp.text
+
+
+def test_csdl_owner_is_one_principal_navigation_property(sandbox, api):
+    root = ElementTree.fromstring(api.get(sandbox.dataverse.api_url + "$metadata").content)
+    ns = {"edm": "http://docs.oasis-open.org/odata/ns/edm"}
+    types = {t.get("Name"): t for t in root.iterfind(".//edm:EntityType", ns)}
+    navs = [n.attrib for n in types["contact"].iterfind("edm:NavigationProperty", ns)]
+    owner = [n for n in navs if n["Name"].startswith("ownerid")]
+    assert [(n["Name"], n["Type"]) for n in owner] == [("ownerid", "mscrm.principal")]
+    assert {n["Name"] for n in navs} >= {"parentcustomerid_account", "parentcustomerid_contact"}
+    assert types["principal"].get("Abstract") == "true"
+    assert types["systemuser"].get("BaseType") == "mscrm.principal"
+    assert types["team"].get("BaseType") == "mscrm.principal"

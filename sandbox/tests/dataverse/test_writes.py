@@ -212,3 +212,49 @@ def test_writes_feed_change_tracking(sandbox, api):
         }
     ]
     assert changes["@odata.deltaLink"] != delta
+
+
+def test_owner_binds_to_systemuser_or_team_through_one_navigation_property(sandbox, api):
+    user_id = api.get(u(sandbox, "WhoAmI")).json()["UserId"]
+    team_id = api.get(u(sandbox, "teams?$select=name")).json()["value"][0]["teamid"]
+    annotated = {"Prefer": 'odata.include-annotations="*"'}
+    for entity_set, owner, name in (
+        ("systemusers", user_id, "# CRM Sandbox Integration"),
+        ("teams", team_id, "CRM Sandbox"),
+    ):
+        resp = api.post(
+            u(sandbox, "contacts"),
+            json={"lastname": "Owned", "ownerid@odata.bind": f"/{entity_set}({owner})"},
+        )
+        assert resp.status_code == 204, resp.text
+        row = api.get(resp.headers["OData-EntityId"] + "?$select=_ownerid_value", headers=annotated)
+        row = row.json()
+        assert row["_ownerid_value"] == owner
+        assert row["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == entity_set[:-1]
+        assert (
+            row["_ownerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"] == "ownerid"
+        )
+        assert row["_ownerid_value@OData.Community.Display.V1.FormattedValue"] == name
+
+
+def test_owner_bind_refuses_per_target_names_and_non_principals(sandbox, api):
+    user_id = api.get(u(sandbox, "WhoAmI")).json()["UserId"]
+    resp = api.post(
+        u(sandbox, "contacts"),
+        json={"lastname": "X", "ownerid_systemuser@odata.bind": f"/systemusers({user_id})"},
+    )
+    assert resp.status_code == 400
+    assert "ownerid_systemuser" in resp.json()["error"]["message"]
+    resp = api.post(
+        u(sandbox, "contacts"),
+        json={"lastname": "X", "ownerid@odata.bind": f"/accounts({account_id(sandbox, api)})"},
+    )
+    assert resp.status_code == 400
+    assert "Microsoft.Dynamics.CRM.principal" in resp.json()["error"]["message"]
+
+
+def test_whoami_user_is_the_application_user(sandbox, api):
+    user_id = api.get(u(sandbox, "WhoAmI")).json()["UserId"]
+    user = api.get(u(sandbox, f"systemusers({user_id})?$select=fullname,applicationid")).json()
+    assert user["applicationid"] == sandbox.dataverse.client_id
+    assert user["fullname"] == "# CRM Sandbox Integration"
