@@ -56,7 +56,11 @@ def test_a_second_identical_load_makes_no_write_call(campaign, tmp_path, capsys)
     assert run.summary["streams"]["new_project"]["unchanged"] == 1
 
 
-def test_a_changed_field_is_one_patch_of_that_field(campaign, tmp_path, capsys) -> None:
+@pytest.mark.parametrize("absolute_hrefs", [True, False])
+def test_a_changed_field_is_one_patch_of_that_field(
+    campaign, tmp_path, capsys, absolute_hrefs
+) -> None:
+    campaign.admin.set_config(absolute_hrefs=absolute_hrefs)
     messages = [CONTACT_SCHEMA, *contacts("c1", "c2", email="a@example.com")]
     Run(campaign, tmp_path).listen(messages, capsys)
     campaign.admin.reset_engine_calls()
@@ -68,7 +72,7 @@ def test_a_changed_field_is_one_patch_of_that_field(campaign, tmp_path, capsys) 
     ((method, url, body),) = run.writes_sent()
     profile = rows(campaign, "profile", "externalId")["c1"]
     assert (method, body) == ("PATCH", {"firstName": "Changed"})
-    assert url == profile["href"]
+    assert url == run.target.client.url(profile["href"])  # Campaign's href, resolved
     assert profile["firstName"] == "Changed"
     assert campaign.admin.engine_calls()["update"] == 1
     assert [w["method"] for w in writes(campaign)] == ["PATCH"]
