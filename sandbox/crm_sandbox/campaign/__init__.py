@@ -1,6 +1,7 @@
 """Adobe Campaign Standard emulator: Adobe IMS (OAuth Server-to-Server) and the Campaign REST API.
 
-Two HTTPS apps sharing one SQLite store, with the sandbox CA of `crm_sandbox.tls`:
+Two HTTPS apps sharing one SQLite store, with the sandbox CA of `crm_sandbox.tls`, served by
+`crm-sandbox serve` next to Dataverse (or alone, on a thread: `inprocess.start_in_thread`):
 
 - IMS on https://localhost:8445: `POST /ims/token/v3`, `GET /ims/profile/v1`.
 - Campaign gateway on https://localhost:8446, API base

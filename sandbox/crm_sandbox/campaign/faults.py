@@ -1,4 +1,4 @@
-"""Fault injection (429 `429050`, 502, 503, latency) and an optional per-key TPS limit."""
+"""Campaign fault rules (429 `429050`, 502, 503, latency) and an optional per-key TPS limit."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 Profiles carry an `externalId` (a D365 contact id) except roughly one in ten, which stand for
 profiles created in Campaign itself (the integration must leave those alone); a few share an
 email address with another profile (email is not unique in Campaign). Opt-out flags carry the
-time they were set. Built for speed like the Dataverse seed: rows go through `executemany`
-into a fresh file (no journal), indexes come after the load, then the file replaces the live one.
+time they were set. Built for speed like the Dataverse seed (`crm_sandbox.seeding`): rows go
+through `executemany` into a fresh file, indexes come after the load, then it replaces the live one.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""Serve IMS and the Campaign gateway with uvicorn over TLS (the sandbox CA of `tls.py`).
+"""The Campaign half of the sandbox: its apps, seeding and client-facing endpoints.
 
-Standalone: `asyncio.run(serve(CampaignServeOptions(state_dir)))` serves until SIGINT/SIGTERM
-and writes `campaign-endpoints.json` while listening. Alongside other sandbox servers in one
-loop, pass `stop=` (no signal handlers are installed then); or build the apps with
-`build_apps(runtime)` and serve them yourself.
+`crm_sandbox.server.serve` runs these apps next to the Dataverse ones in one loop. Standalone
+(tests, `inprocess.start_in_thread`): `serve(CampaignServeOptions(state_dir))` serves until
+`stop` is set (or SIGINT/SIGTERM) and writes `campaign-endpoints.json` while listening.
 """
 
 from __future__ import annotations

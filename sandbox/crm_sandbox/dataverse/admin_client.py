@@ -1,4 +1,4 @@
-"""Typed client of the sandbox admin API (`/_sandbox/...`), for tests, the demo and benchmarks."""
+"""Typed client of the Dataverse admin API (`/_sandbox/...` on the Dataverse port)."""
 
 from __future__ import annotations
 

@@ -24,11 +24,12 @@ _MESSAGES = {
 class Fault(FaultRule[DataverseError]):
     """A Dataverse fault rule: "429" (service protection `code`), "503" or "latency".
 
-    `app` is "dataverse" (whose `path` is matched after the service root) or "entra".
+    Only the Web API consults faults (`app` "dataverse"; `path` is matched after the service
+    root); the Entra token endpoint has none.
     """
 
     KINDS: ClassVar[tuple[str, ...]] = ("429", "503", "latency")
-    APPS: ClassVar[tuple[str, ...]] = ("dataverse", "entra")
+    APPS: ClassVar[tuple[str, ...]] = ("dataverse",)
 
     app: str = "dataverse"
     code: str = REQUESTS_LIMIT

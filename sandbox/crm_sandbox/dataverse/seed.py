@@ -2,7 +2,9 @@
 
 Built for speed (a million contacts in well under a minute): ids and values are drawn from one
 `random.Random`, rows go through `executemany` into a fresh database file (no journal, no fsync),
-indexes are created after the load, and the file then replaces the live one (`Store.replace`).
+indexes are created after the load, and the file then replaces the live one
+(`crm_sandbox.seeding.fresh_database`). Besides the sample rows it holds the owners: the
+application user of the sandbox app registration (WhoAmI's UserId) and one team.
 """
 
 from __future__ import annotations

@@ -192,3 +192,10 @@ def test_fault_injection(sandbox, api):
     log = sandbox.admin.requests()
     assert log[-1]["status"] == 503
     assert log[-1]["app_id"] == sandbox.dataverse.client_id
+
+
+def test_fault_rules_are_validated(sandbox):
+    for rule in ({"kind": "418"}, {"kind": "429", "app": "entra"}):
+        resp = http_session(sandbox).post(f"{sandbox.dataverse.admin_url}/faults", json=rule)
+        assert resp.status_code == 400, rule
+    assert sandbox.admin.faults() == []
