@@ -1,20 +1,26 @@
 """`make demo`: start the sandbox, run every pipeline that exists through `meltano run`, summarise.
 
-1. starts the Dataverse sandbox (Entra ID + Web API emulators, local CA) on free ports, seeded
-   with a few thousand contacts and the related accounts and custom-table rows;
-2. `meltano run --full-refresh d365-to-jsonl` (the only job so far): every selected table, in full;
-3. creates, updates and deletes a few contacts in the sandbox, then `meltano run d365-to-jsonl`
-   again: only the changes arrive, deletes as rows with `_sdc_deleted_at`;
-4. prints rows per stream, deletes, timings and where the files and logs went; stops the sandbox
-   whatever happened.
+1. starts the sandbox (Entra ID + Dataverse, Adobe IMS + Campaign, one local CA) on free ports,
+   Dataverse seeded with a few thousand contacts and the related accounts and custom-table rows,
+   Campaign with profiles of its own (some of them from an earlier sync of those contacts);
+2. `meltano run --full-refresh d365-to-jsonl`: every selected table, in full, to JSON Lines;
+3. `meltano run --full-refresh d365-to-campaign`: contacts to profiles, projects to cusProject;
+4. creates, updates and deletes a few contacts in D365 (one of the new ones with an email
+   address Campaign refuses), then both jobs again: only the changes arrive; d365-to-campaign
+   writes the good ones, puts the bad one in its rejects file and exits non-zero (expected);
+5. prints rows per stream, what Campaign created / updated / left unchanged / rejected (the
+   target's summary JSON), one contact as it arrived in Campaign, timings and where files and
+   logs went; stops the sandbox whatever happened.
 
-The Meltano environment is `dev`; the sandbox's ports reach the tap as `TAP_DYNAMICS365_*`
-variables, which take precedence over the fixed ports in meltano.yml.
+The Meltano environment is `dev`; the sandbox's ports reach the plugins as `TAP_DYNAMICS365_*`
+and `TARGET_ADOBE_CAMPAIGN_*` variables, which take precedence over the fixed ports in
+meltano.yml.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -22,21 +28,31 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from crm_sandbox.dataverse.admin_client import DataverseAdmin
-from crm_sandbox.testing import launch
+from crm_sandbox.testing import Sandbox, launch
 
 from scripts.jsonl_output import read_jsonl_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 JOB = "d365-to-jsonl"
+CAMPAIGN_JOB = "d365-to-campaign"
+OUTCOMES = ("created", "updated", "unchanged", "deleted", "skipped_deletes", "rejected")
+BAD_EMAIL = "not-an-email"
 # Meltano output lines worth showing live; everything is in the run's log file.
 _SHOWN = ("Running job", "Run completed", "Block run", "WARNING", "warning", "ERROR", "error")
 
 
-def meltano(args: list[str], env: dict[str, str], log_path: Path) -> float:
-    """Run `meltano <args>` in the project, teeing its output to `log_path`; return seconds."""
+def meltano(
+    args: list[str], env: dict[str, str], log_path: Path, *, expect_rejects: bool = False
+) -> float:
+    """Run `meltano <args>` in the project, teeing its output to `log_path`; return seconds.
+
+    With `expect_rejects`, a failure is accepted if it is target-adobe-campaign reporting
+    rejected records (its summary says how many); any other failure stops the demo.
+    """
     started = time.monotonic()
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -53,7 +69,9 @@ def meltano(args: list[str], env: dict[str, str], log_path: Path) -> float:
             if any(word in line for word in _SHOWN):
                 print("    " + line.rstrip()[-160:])
         returncode = proc.wait()
-    if returncode != 0:
+    if returncode != 0 and expect_rejects and "rejected by Adobe Campaign" in log_path.read_text():
+        print(f"    (exit status {returncode}: records were rejected, as planned; see below)")
+    elif returncode != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
         msg = f"meltano {' '.join(args)} failed ({returncode}); full log: {log_path}\n{tail}"
         raise SystemExit(msg)
@@ -75,13 +93,61 @@ def summarise(title: str, out_dir: Path, seconds: float) -> dict[str, Counter[st
     return counts
 
 
-def change_some_contacts(admin: DataverseAdmin, creates: int, updates: int, deletes: int) -> None:
-    """Create, update and delete contacts as CRM users would (through the sandbox admin API)."""
+def summarise_campaign(title: str, summary_path: Path, seconds: float) -> None:
+    """Print target-adobe-campaign's counts per stream (its summary JSON)."""
+    summary = json.loads(summary_path.read_text())
+    print(f"\n  {title}: {seconds:.1f} s")
+    labels = {"skipped_deletes": "skipped"}
+    print(f"    {'stream':<20}" + "".join(f"{labels.get(o, o):>10}" for o in OUTCOMES))
+    for stream, counts in sorted(summary["streams"].items()):
+        print(f"    {stream:<20}" + "".join(f"{counts[o]:>10}" for o in OUTCOMES))
+    print("    (skipped: D365 deletes left in Campaign because apply_deletes is off)")
+    rejects_file = Path(summary["rejects_file"])
+    rejects = rejects_file.read_text().splitlines() if rejects_file.exists() else []
+    for line in rejects[:3]:
+        reject = json.loads(line)
+        print(f"    rejected {reject['stream']} {reject['key']}:")
+        print(f"      {reject['reason'][-110:]}")
+
+
+def change_some_contacts(
+    admin: DataverseAdmin, creates: int, updates: int, deletes: int
+) -> list[str]:
+    """Create, update and delete contacts as CRM users would (through the sandbox admin API).
+
+    The last contact created has an email address Campaign refuses. Returns the created ids.
+    """
     admin.delete_rows("contacts", deletes)
     for contact_id in admin.touch_rows("contacts", updates):
         admin.update_row("contacts", contact_id, {"jobtitle": "Updated by make demo"})
+    created = []
     for n in range(creates):
-        admin.create_row("contacts", {"firstname": "Demo", "lastname": f"Contact {n + 1}"})
+        values: dict[str, Any] = {
+            "firstname": "Demo",
+            "lastname": f"Contact {n + 1}",
+            "emailaddress1": f"demo.contact{n + 1}@example.org",
+            "gendercode": 2,
+            "birthdate": "1990-05-17",
+            "donotbulkemail": n == 0,
+        }
+        if n == creates - 1:
+            values["emailaddress1"] = BAD_EMAIL
+        created.append(admin.create_row("contacts", values)["contactid"])
+    return created
+
+
+def show_profile(sb: Sandbox, contact_id: str) -> None:
+    """Print a D365 contact and the Campaign profile it became."""
+    contact = sb.admin.get_row("contacts", contact_id) or {}
+    shown = ("contactid", "firstname", "lastname", "emailaddress1", "gendercode", "birthdate")
+    print(f"\n  D365 contact   {json.dumps({k: contact.get(k) for k in shown})}")
+    print(f"                 donotbulkemail={contact.get('donotbulkemail')}")
+    profiles = sb.campaign.admin.find_rows("profile", externalId=contact_id)
+    fields = "PKey externalId firstName lastName email gender birthDate blackListEmail created"
+    for profile in profiles:
+        print(f"  Campaign profile {json.dumps({k: profile.get(k) for k in fields.split()})[:400]}")
+    if not profiles:
+        print("  Campaign profile: none")
 
 
 def main() -> None:
@@ -96,39 +162,63 @@ def main() -> None:
     out_root.mkdir(parents=True)
     log_home = Path(os.environ.get("XDG_STATE_HOME", REPO_ROOT / ".meltano" / "xdg-state"))
     started = time.monotonic()
+    seconds: dict[str, float] = {}
 
-    print(f"Starting the Dataverse sandbox ({args.contacts} contacts, seed {args.seed}) ...")
-    with launch(state_dir=out_root / "sandbox", contacts=args.contacts, seed=args.seed) as sb:
+    print(f"Starting the sandbox ({args.contacts} contacts, seed {args.seed}) ...")
+    with launch(
+        state_dir=out_root / "sandbox",
+        contacts=args.contacts,
+        profiles=args.contacts // 3,
+        seed=args.seed,
+    ) as sb:
         print(f"  Entra ID  {sb.dataverse.authority_host}")
         print(f"  Dataverse {sb.dataverse.url}")
+        print(f"  Adobe IMS {sb.campaign.ims_url}")
+        print(f"  Campaign  {sb.campaign.api_url}")
         env = {
             **os.environ,
             **sb.tap_env(),
+            **sb.target_campaign_env(),
             "MELTANO_ENVIRONMENT": "dev",
             "XDG_STATE_HOME": str(log_home),
         }
 
-        print(f"\n[1/2] meltano run --full-refresh {JOB}")
-        env["TARGET_JSONL_OUTPUT_DIR"] = str(out_root / "1-full")
-        full_seconds = meltano(["run", "--full-refresh", JOB], env, out_root / "1-full.log")
+        def run(step: str, label: str, args: list[str], *, expect_rejects: bool = False) -> None:
+            print(f"\n[{step}] meltano {' '.join(args)}")
+            env["TARGET_JSONL_OUTPUT_DIR"] = str(out_root / label)
+            env["TARGET_ADOBE_CAMPAIGN_REJECTS_FILE"] = str(out_root / label / "rejects.jsonl")
+            env["TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE"] = str(out_root / label / "summary.json")
+            log = out_root / f"{label}.log"
+            seconds[label] = meltano(args, env, log, expect_rejects=expect_rejects)
 
-        print("\n      changing the sandbox: 5 new contacts, 20 updated, 3 deleted")
-        change_some_contacts(sb.admin, creates=5, updates=20, deletes=3)
+        run("1/4", "1-full", ["run", "--full-refresh", JOB])
+        run("2/4", "2-campaign-full", ["run", "--full-refresh", CAMPAIGN_JOB])
 
-        print(f"\n[2/2] meltano run {JOB}   (incremental: change tracking from the saved state)")
-        env["TARGET_JSONL_OUTPUT_DIR"] = str(out_root / "2-incremental")
-        incremental_seconds = meltano(["run", JOB], env, out_root / "2-incremental.log")
+        print("\n      changing D365: 5 new contacts (1 with a bad email), 20 updated, 3 deleted")
+        created = change_some_contacts(sb.admin, creates=5, updates=20, deletes=3)
+
+        run("3/4", "3-incremental", ["run", JOB])
+        run("4/4", "4-campaign-incremental", ["run", CAMPAIGN_JOB], expect_rejects=True)
+        show_profile(sb, created[0])
         print("\nStopping the sandbox.")
-        sb.admin.session.close()  # release our keep-alive connection
+        sb.admin.session.close()  # release our keep-alive connections
+        sb.campaign.admin.session.close()
 
     print("\nSummary")
-    summarise("full load", out_root / "1-full", full_seconds)
-    summarise("incremental", out_root / "2-incremental", incremental_seconds)
+    summarise("d365-to-jsonl, full load", out_root / "1-full", seconds["1-full"])
+    summarise("d365-to-jsonl, incremental", out_root / "3-incremental", seconds["3-incremental"])
+    for label, title in (
+        ("2-campaign-full", "d365-to-campaign, full load"),
+        ("4-campaign-incremental", "d365-to-campaign, incremental"),
+    ):
+        summarise_campaign(title, out_root / label / "summary.json", seconds[label])
     print(f"\n  total {time.monotonic() - started:.1f} s (sandbox start and stop included)")
-    print(f"  output      {out_root.relative_to(REPO_ROOT)}/<run>/<stream>-<UTC start>.jsonl")
-    print(f"  run logs    {out_root.relative_to(REPO_ROOT)}/*.log")
-    print(f"  meltano log {log_home / 'meltano' / 'log'} (or: .venv/bin/meltano logs list)")
-    print("  in no job yet: target-adobe-campaign, tap-adobe-campaign, target-dynamics365")
+    where = out_root.relative_to(REPO_ROOT)
+    print(f"  jsonl output {where}/<run>/<stream>-<UTC start>.jsonl")
+    print(f"  campaign     {where}/<run>/summary.json and rejects.jsonl")
+    print(f"  run logs     {where}/*.log")
+    print(f"  meltano log  {log_home / 'meltano' / 'log'} (or: .venv/bin/meltano logs list)")
+    print("  in no job yet: tap-adobe-campaign, target-dynamics365")
 
 
 if __name__ == "__main__":
