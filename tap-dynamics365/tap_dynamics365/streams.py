@@ -200,26 +200,33 @@ class TableStream(DataverseStream):
     def _tracked_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         state = self.stream_state
         snapshot = self._query_url({"$select": self._select()})
-        if next_link := state.get(NEXT_LINK):
-            self.logger.info("Resuming the initial snapshot of '%s' where it stopped", self.name)
-            self._first_url = next_link
-        elif delta_link := state.get(DELTA_LINK):
-            self._first_url = delta_link
-        else:
+        stored = state.get(NEXT_LINK) or state.get(DELTA_LINK)
+        if state.get(NEXT_LINK):
+            self.logger.info("Resuming the read of '%s' from the stored next link", self.name)
+        elif not stored:
             self.logger.info("Reading '%s' in full (initial change-tracking snapshot)", self.name)
-            self._first_url = snapshot
+        self._first_url = stored or snapshot
         try:
             yield from self.request_records(context)
         except DeltaTokenExpiredError as exc:
-            if self._first_url is not state.get(DELTA_LINK):
+            # Expiry can come from the stored delta link or from a stored next link (a paged
+            # delta, or a tracked snapshot stopped part-way); retrying either fails the same
+            # way forever. Only a stored link may fall back: a fresh snapshot never carries an
+            # expired token, so an expiry there is raised rather than looped on.
+            if not stored:
                 raise
+            link = NEXT_LINK if state.get(NEXT_LINK) else DELTA_LINK
             self.logger.warning(
-                "The change-tracking token of '%s' has expired (%s). Reading the table in full "
-                "again; rows deleted since the last run cannot be reported as deletes.",
+                "The change-tracking token in the stored %s of '%s' has expired (%s %s). "
+                "Dropping the stored links and reading the table in full again; rows deleted "
+                "since the last completed run cannot be reported as deletes.",
+                link,
                 self.name,
+                exc.code,
                 exc.error_message,
             )
-            del state[DELTA_LINK]
+            state.pop(NEXT_LINK, None)
+            state.pop(DELTA_LINK, None)
             self._first_url = snapshot
             yield from self.request_records(context)
 

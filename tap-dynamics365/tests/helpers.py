@@ -44,9 +44,13 @@ def run_tap(
     *,
     state: dict | None = None,
     stop_after_states: int | None = None,
+    prepare: t.Callable[[TapDynamics365], None] | None = None,
     **settings: t.Any,
 ) -> Collector:
-    """Sync `streams` only; the collector holds the output even when the run was interrupted."""
+    """Sync `streams` only; the collector holds the output even when the run was interrupted.
+
+    `prepare` gets the tap before the sync (e.g. to mount a transport adapter on its session).
+    """
     collector = Collector(stop_after_states)
     tap = TapDynamics365(
         config={**CONFIG, **settings},
@@ -57,6 +61,8 @@ def run_tap(
     wanted = set(streams)
     for stream in tap.streams.values():
         stream.selected = stream.name in wanted
+    if prepare is not None:
+        prepare(tap)
     with contextlib.suppress(Interrupted):
         tap.sync_all()
     return collector
