@@ -80,12 +80,15 @@ class AdminClient:
         path: str | None = None,
         method: str | None = None,
         app: str | None = None,
+        when: str = "before",
         **extra: Any,
     ) -> list[dict[str, Any]]:
         """Add a fault rule; returns all rules.
 
-        Kinds, apps (default: the API app) and `extra` fields (Dataverse: `code`) are the
-        vendor's; see `crm_sandbox.faults.FaultRule` for the matching rules.
+        `when="before"` (default) fires before the service sees the request (nothing is
+        executed); `when="after"` fires once it has been handled (a write is committed), then
+        delays, replaces or drops its response. Kinds, apps (default: the API app) and `extra`
+        fields (Dataverse: `code`) are the vendor's; see `crm_sandbox.faults.FaultRule`.
         """
         body = {
             "kind": kind,
@@ -95,6 +98,7 @@ class AdminClient:
             "latency_ms": latency_ms,
             "path": path,
             "method": method,
+            "when": when,
             **extra,
         }
         if app is not None:
@@ -103,10 +107,32 @@ class AdminClient:
         return result
 
     def add_latency(
-        self, latency_ms: int, *, count: int | None = None, path: str | None = None
+        self,
+        latency_ms: int,
+        *,
+        count: int | None = None,
+        path: str | None = None,
+        method: str | None = None,
+        when: str = "before",
     ) -> list[dict[str, Any]]:
-        """Delay requests by `latency_ms` (all of them unless `count` is set)."""
-        return self.add_fault("latency", count=count, latency_ms=latency_ms, path=path)
+        """Delay requests (or, `when="after"`, their responses) by `latency_ms`.
+
+        All matching requests unless `count` is set.
+        """
+        return self.add_fault(
+            "latency", count=count, latency_ms=latency_ms, path=path, method=method, when=when
+        )
+
+    def drop_connection(
+        self,
+        count: int | None = 1,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        when: str = "after",
+    ) -> list[dict[str, Any]]:
+        """Close the connection without an answer; by default after the request was handled."""
+        return self.add_fault("drop", count=count, path=path, method=method, when=when)
 
     def faults(self) -> list[dict[str, Any]]:
         """Active fault rules with their counters."""

@@ -2,15 +2,34 @@
 
 Each vendor subclasses `FaultRule` with its kinds, app names and `error()` (the body and status
 its real service answers with); `Faults` holds the active rules of one runtime.
+
+A rule fires `when` "before" the request reaches the service (the default: nothing is executed,
+the client only sees the fault) or "after" the service has answered (the write is committed,
+then its response is delayed, replaced by the fault's error or lost with the connection). Apps
+call `Faults.apply("before", ...)` before handling a request and, unless that answered it,
+`Faults.apply("after", ...)` before sending the service's response.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from starlette.requests import Request
+
 E = TypeVar("E")  # the vendor's error type
+
+WHENS = ("before", "after")
+
+
+class ClientClosed(Exception):
+    """The client went away while an injected delay held its request (logged as 499)."""
+
+
+class ConnectionDropped(Exception):
+    """A "drop" rule fired: close the connection without an answer (logged as 444)."""
 
 
 @dataclass
@@ -18,11 +37,13 @@ class FaultRule(Generic[E]):
     """One rule, firing on matching requests at most `count` times (None = always).
 
     With `every` set it fires only on every `every`-th matching request. `path` is a regex
-    searched in the request path, `method` an HTTP method, `app` one of the vendor's apps.
-    Kind "latency" delays the request by `latency_ms`; other kinds answer with `error()`.
+    searched in the request path, `method` an HTTP method, `app` one of the vendor's apps,
+    `when` "before" (default) or "after" the service handles the request. Kind "latency" delays
+    the request (or its response) by `latency_ms`, "drop" closes the connection without an
+    answer; other kinds answer with `error()`.
     """
 
-    KINDS: ClassVar[tuple[str, ...]] = ("latency",)
+    KINDS: ClassVar[tuple[str, ...]] = ("latency", "drop")
     APPS: ClassVar[tuple[str, ...]] = ()
 
     kind: str
@@ -33,6 +54,7 @@ class FaultRule(Generic[E]):
     path: str | None = None
     method: str | None = None
     app: str = ""
+    when: str = "before"
     seen: int = field(default=0)
     fired: int = field(default=0)
 
@@ -42,10 +64,14 @@ class FaultRule(Generic[E]):
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(self.KINDS)}")
         if self.app not in self.APPS:
             raise ValueError(f"app must be one of {', '.join(self.APPS)}")
+        if self.when not in WHENS:
+            raise ValueError(f"when must be one of {', '.join(WHENS)}")
 
-    def matches(self, app: str, method: str, path: str) -> bool:
-        """Whether the rule applies to this request at all."""
-        if app != self.app or (self.method and self.method.upper() != method.upper()):
+    def matches(self, app: str, method: str, path: str, when: str = "before") -> bool:
+        """Whether the rule applies to this request (at this placement) at all."""
+        if when != self.when or app != self.app:
+            return False
+        if self.method and self.method.upper() != method.upper():
             return False
         return not (self.path and not re.search(self.path, path))
 
@@ -62,6 +88,15 @@ class FaultRule(Generic[E]):
     def error(self) -> E:
         """Return the vendor's answer for a firing rule of an error kind."""
         raise NotImplementedError
+
+
+@dataclass
+class Firing(Generic[E]):
+    """What the rules firing for one request at one placement add up to."""
+
+    latency_ms: int = 0
+    error: E | None = None
+    drop: bool = False
 
 
 class Faults(Generic[E]):
@@ -86,14 +121,32 @@ class Faults(Generic[E]):
         """JSON form of the rules and their counters."""
         return [asdict(r) for r in self.rules]
 
-    def pick(self, app: str, method: str, path: str) -> tuple[int, E | None]:
-        """Return (added latency in ms, error to answer with) for one request."""
-        latency, error = 0, None
+    def pick(self, app: str, method: str, path: str, when: str = "before") -> Firing[E]:
+        """Return the latency, error (first firing error rule) and drop for one request."""
+        firing: Firing[E] = Firing()
         for rule in self.rules:
-            if not rule.matches(app, method, path) or not rule.take():
+            if not rule.matches(app, method, path, when) or not rule.take():
                 continue
             if rule.kind == "latency":
-                latency += rule.latency_ms
-            elif error is None:
-                error = rule.error()
-        return latency, error
+                firing.latency_ms += rule.latency_ms
+            elif rule.kind == "drop":
+                firing.drop = True
+            elif firing.error is None:
+                firing.error = rule.error()
+        return firing
+
+    async def apply(self, when: str, app: str, request: Request, path: str) -> E | None:
+        """Apply the rules firing for `request` at placement `when`; return the error, if any.
+
+        Sleeps for the added latency; raises `ClientClosed` when the client went away
+        meanwhile (a "before" request is then never handled) and `ConnectionDropped` for a
+        "drop" rule. `path` is what rules' `path` regexes are matched against.
+        """
+        firing = self.pick(app, request.method, path, when)
+        if firing.latency_ms:
+            await asyncio.sleep(firing.latency_ms / 1000)
+            if await request.is_disconnected():
+                raise ClientClosed
+        if firing.drop:
+            raise ConnectionDropped
+        return firing.error

@@ -2,6 +2,12 @@
 
 Handlers name the caller in `scope["state"][caller_key]` (Dataverse: `app_id`, Campaign:
 `client_id`); the admin API reports it under that key.
+
+The middleware also ends requests cut short: a client that went away (starlette's
+`ClientDisconnect` while the body is read, `ClientClosed` after an injected delay) is logged with
+status 499 (nginx's "client closed request") and no traceback; a "drop" fault
+(`ConnectionDropped`) closes the connection through the server's `DROP_EXTENSION` and is logged
+with status 444 (nginx's "connection closed without response").
 """
 
 from __future__ import annotations
@@ -12,13 +18,19 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from .clock import Clock
+from .faults import ClientClosed, ConnectionDropped
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ADMIN_PREFIX = "/_sandbox"
+DROP_EXTENSION = "crm_sandbox.drop_connection"  # scope["extensions"]: async () -> None
+CLIENT_CLOSED = 499
+CONNECTION_DROPPED = 444
 
 
 @dataclass
@@ -84,6 +96,14 @@ class RequestLog:
                 scope.setdefault("state", {})
                 try:
                     await app(scope, receive, send_wrapper)
+                except (ClientDisconnect, ClientClosed):
+                    status[0] = CLIENT_CLOSED
+                except ConnectionDropped:
+                    drop = scope.get("extensions", {}).get(DROP_EXTENSION)
+                    if drop is None:  # a server without the sandbox's protocol
+                        raise
+                    await drop()
+                    status[0] = CONNECTION_DROPPED
                 finally:
                     log.entries.append(
                         LoggedRequest(

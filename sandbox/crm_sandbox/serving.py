@@ -14,7 +14,9 @@ from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .requestlog import DROP_EXTENSION
 from .tls import TlsFiles
 
 
@@ -55,6 +57,54 @@ def local_url(sock: socket.socket) -> str:
     return f"https://localhost:{sock.getsockname()[1]}"
 
 
+class SandboxHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, offering apps a way to drop the connection.
+
+    Each request's scope gets `extensions[DROP_EXTENSION]`: a coroutine function that aborts
+    the connection (no answer, no TLS close_notify) and returns once the server saw it close.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Also start watching for the connection's end."""
+        self.lost = asyncio.Event()
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Also wake a pending drop."""
+        super().connection_lost(exc)
+        self.lost.set()
+
+    def on_message_begin(self) -> None:
+        """Also offer the drop extension to the request."""
+        super().on_message_begin()
+        self.scope["extensions"] = {DROP_EXTENSION: self.drop}  # type: ignore[dict-item]
+
+    async def drop(self) -> None:
+        """Abort the connection; return once the request cycle knows it is gone."""
+        self.transport.abort()
+        await self.lost.wait()
+
+
+class SandboxServer(uvicorn.Server):
+    """A uvicorn server whose shutdown does not wait for idle keep-alive connections.
+
+    uvicorn closes idle connections with `transport.close()`, which over TLS waits for the
+    peer's close_notify; pooled client connections never send it, so shutdown sat out
+    `timeout_graceful_shutdown` and then logged "ERROR: Cancel 0 running task(s), timeout
+    graceful shutdown exceeded". Idle connections are aborted instead (nothing is lost: no
+    request is in flight on them); busy ones finish their response as before.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Abort idle connections, then shut down as uvicorn does."""
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets)
+
+
 def uvicorn_server(app: Starlette, tls: TlsFiles) -> uvicorn.Server:
     """Return a TLS uvicorn server for `app` that leaves signal handling to the caller."""
     config = uvicorn.Config(
@@ -64,12 +114,12 @@ def uvicorn_server(app: Starlette, tls: TlsFiles) -> uvicorn.Server:
         log_level="warning",
         access_log=False,
         lifespan="off",
-        http="httptools",
+        http=SandboxHttpProtocol,
         loop="none",
         timeout_keep_alive=75,
-        timeout_graceful_shutdown=1,  # idle keep-alive TLS peers would hold shutdown for 30 s
+        timeout_graceful_shutdown=1,  # in-flight requests only: idle connections are aborted
     )
-    srv = uvicorn.Server(config)
+    srv = SandboxServer(config)
     srv.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     return srv
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from crm_sandbox.testing import Sandbox, cli_flags, launch
 
@@ -88,3 +89,23 @@ def test_campaign_env_reaches_the_api(sandbox: Sandbox) -> None:
     )
     assert resp.status_code == 200, resp.text
     assert len(resp.json()["content"]) == 2
+
+
+def test_stop_with_keep_alive_connections_is_quick_and_logs_no_error(tmp_path) -> None:
+    """Idle pooled TLS connections used to hold shutdown for the graceful timeout (1 s per
+    server) and log "ERROR: Cancel 0 running task(s), timeout graceful shutdown exceeded"."""
+    sb = launch(tmp_path, contacts=20, profiles=10, projects=0, tasks=0, campaign_projects=0)
+    try:
+        assert sb.admin.state()["counts"]["contacts"] == 20  # pooled: Dataverse admin
+        assert sb.campaign.admin.state()["counts"]["profile"] == 10  # pooled: gateway admin
+        session = http_session(sb)
+        assert session.get(sb.dataverse.api_url).status_code == 401  # pooled: Web API
+    finally:
+        started = time.perf_counter()
+        sb.stop()
+        elapsed = time.perf_counter() - started
+    log = (tmp_path / "sandbox.log").read_text(errors="replace")
+    assert "ERROR" not in log, log
+    assert "graceful shutdown" not in log, log
+    assert sb.process.returncode == 0
+    assert elapsed < 0.9

@@ -54,10 +54,16 @@ class CampaignAdmin(AdminClient):
         return self.add_fault("429", count=count, every=every, retry_after=retry_after, path=path)
 
     def inject_5xx(
-        self, status: int = 503, count: int | None = 1, *, path: str | None = None
+        self,
+        status: int = 503,
+        count: int | None = 1,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        when: str = "before",
     ) -> list[dict[str, Any]]:
-        """Answer 502 or 503 to the next `count` requests."""
-        return self.add_fault(str(status), count=count, path=path)
+        """Answer 502, 503 or 504 to the next `count` requests (`when="after"`: once handled)."""
+        return self.add_fault(str(status), count=count, path=path, method=method, when=when)
 
     # settings
     def set_config(self, **settings: Any) -> dict[str, Any]:

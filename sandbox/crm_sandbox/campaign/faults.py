@@ -1,4 +1,4 @@
-"""Campaign fault rules (429 `429050`, 502, 503, latency) and an optional per-key TPS limit."""
+"""Campaign fault rules (429 `429050`, 502, 503, 504, latency, drop) and an optional TPS limit."""
 
 from __future__ import annotations
 
@@ -20,19 +20,25 @@ def throttled(retry_after: int) -> CampaignError:
 
 @dataclass
 class Fault(FaultRule[CampaignError]):
-    """A Campaign fault rule: "429" (`429050`), "502", "503" or "latency", on "gateway" or "ims"."""
+    """A Campaign fault rule on "gateway" or "ims".
 
-    KINDS: ClassVar[tuple[str, ...]] = ("429", "502", "503", "latency")
+    Kinds: "429" (`429050`), "502", "503", "504", "latency", "drop"; "before" or "after" the
+    request is handled (see `crm_sandbox.faults`).
+    """
+
+    KINDS: ClassVar[tuple[str, ...]] = ("429", "502", "503", "504", "latency", "drop")
     APPS: ClassVar[tuple[str, ...]] = ("gateway", "ims")
 
     app: str = "gateway"
 
     def error(self) -> CampaignError:
-        """Return the answer of a firing 429/502/503 rule."""
+        """Return the answer of a firing 429/502/503/504 rule."""
         if self.kind == "429":
             return throttled(self.retry_after)
         if self.kind == "502":
             return CampaignError(502, {"code": 502, "message": OOPS})
+        if self.kind == "504":
+            return CampaignError(504, {"code": 504, "message": "Gateway Timeout"})
         return CampaignError(
             503,
             {"code": 503, "message": "Service Unavailable"},

@@ -1,14 +1,15 @@
 """The Adobe I/O gateway in front of Campaign: faults, API key, IMS token, organization.
 
-Checks in order: injected faults; `X-Api-Key` present (403 `403000`) and known (403 `403003`);
-TPS limit (429 `429050`); bearer token valid and unexpired (401 `401013`) and issued to that
-API key (403 `403003`); organization known (500 "Oops…"); token's organization and Campaign
-product context (403 `403023`); then the Campaign resources.
+Checks in order: injected faults ("before" rules); `X-Api-Key` present (403 `403000`) and
+known (403 `403003`); TPS limit (429 `429050`); bearer token valid and unexpired (401 `401013`)
+and issued to that API key (403 `403003`); organization known (500 "Oops…"); token's
+organization and Campaign product context (403 `403023`); then the Campaign resources; then
+"after" fault rules, which may delay, replace or drop the answer of a handled request (a POST
+stays committed).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
@@ -86,23 +87,25 @@ def build_gateway_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlet
 
     async def api(request: Request) -> Response:
         organization, segments = _segments(request)
+        body = await request.body()  # before any injected delay: the client may give up
+        path = request.url.path
         try:
-            latency, fault = rt.faults.pick("gateway", request.method, request.url.path)
-            if latency:
-                await asyncio.sleep(latency / 1000)
+            fault = await rt.faults.apply("before", "gateway", request, path)
             if fault is not None:
-                raise fault
+                return error_response(fault)
             authorize(rt, request, organization)
             call = Call(
                 method=request.method,
                 segments=segments,
                 params=parse_qsl(request.url.query, keep_blank_values=True),
-                body=await request.body(),
+                body=body,
             )
             reply = handle(rt, call)
+            response = json_response(reply.status, reply.body)
         except CampaignError as error:
-            return error_response(error)
-        return json_response(reply.status, reply.body)
+            response = error_response(error)
+        fault = await rt.faults.apply("after", "gateway", request, path)
+        return response if fault is None else error_response(fault)
 
     async def outside(request: Request) -> Response:
         return error_response(not_found_uri())

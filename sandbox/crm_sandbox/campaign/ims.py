@@ -9,8 +9,8 @@ comma-separated `scope`, in the form body or the query string, and answers
 
 from __future__ import annotations
 
-import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -38,9 +38,6 @@ def build_ims_app(rt: Runtime) -> Starlette:
     """Return the IMS ASGI app (own port)."""
 
     async def token(request: Request) -> Response:
-        fault = await _fault(rt, request)
-        if fault is not None:
-            return fault
         params = dict(parse_qsl(request.url.query))
         params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
         cred = credential(params.get("client_id"))
@@ -71,9 +68,6 @@ def build_ims_app(rt: Runtime) -> Starlette:
         )
 
     async def profile(request: Request) -> Response:
-        fault = await _fault(rt, request)
-        if fault is not None:
-            return fault
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         grant = rt.tokens.validate(value.strip()) if scheme.lower() == "bearer" else None
         if grant is None:
@@ -101,22 +95,29 @@ def build_ims_app(rt: Runtime) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/ims/token/v3", token, methods=["POST"]),
-            Route("/ims/profile/v1", profile, methods=["GET"]),
+            Route("/ims/token/v3", _with_faults(rt, token), methods=["POST"]),
+            Route("/ims/profile/v1", _with_faults(rt, profile), methods=["GET"]),
         ]
     )
     app.add_middleware(rt.requests.middleware("ims"))
     return app
 
 
-async def _fault(rt: Runtime, request: Request) -> Response | None:
-    """Injected latency and errors for the IMS app."""
-    latency, fault = rt.faults.pick("ims", request.method, request.url.path)
-    if latency:
-        await asyncio.sleep(latency / 1000)
-    if fault is None:
-        return None
-    return _error_response(fault)
+def _with_faults(
+    rt: Runtime, handler: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap an IMS endpoint in the "before" and "after" fault rules of app "ims"."""
+
+    async def endpoint(request: Request) -> Response:
+        await request.body()  # read (and cached) before any injected delay
+        fault = await rt.faults.apply("before", "ims", request, request.url.path)
+        if fault is not None:
+            return _error_response(fault)
+        response = await handler(request)
+        fault = await rt.faults.apply("after", "ims", request, request.url.path)
+        return response if fault is None else _error_response(fault)
+
+    return endpoint
 
 
 def _error_response(error: CampaignError) -> Response:

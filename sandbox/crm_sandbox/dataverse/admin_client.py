@@ -67,10 +67,16 @@ class DataverseAdmin(AdminClient):
         )
 
     def inject_503(
-        self, count: int | None = 1, *, every: int | None = None, path: str | None = None
+        self,
+        count: int | None = 1,
+        *,
+        every: int | None = None,
+        path: str | None = None,
+        method: str | None = None,
+        when: str = "before",
     ) -> list[dict[str, Any]]:
-        """Answer 503 to the next `count` requests (or every `every`-th)."""
-        return self.add_fault("503", count=count, every=every, path=path)
+        """Answer 503 to the next `count` requests (or every `every`-th); "after": once handled."""
+        return self.add_fault("503", count=count, every=every, path=path, method=method, when=when)
 
     # limits, settings
     def set_limits(self, **limits: int) -> dict[str, int]:

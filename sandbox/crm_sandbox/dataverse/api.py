@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Sequence
@@ -205,26 +204,32 @@ def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starl
             return to_starlette(error_response(error))
         start = time.perf_counter()
         try:
-            latency, fault = rt.faults.pick("dataverse", request.method, rel)
-            if latency:
-                await asyncio.sleep(latency / 1000)
+            body = await request.body()  # before any injected delay: the client may give up
+            fault = await rt.faults.apply("before", "dataverse", request, rel)
             if fault is not None:
                 raise fault
-            req = ApiRequest(
-                method=request.method,
-                path=rel,
-                query=parse_qsl(request.url.query, keep_blank_values=True),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                prefer=Preferences.parse(request.headers.getlist("prefer")),
-                body=await request.body(),
-                principal=principal,
-                service_root=rt.service_root,
-            )
-            if request.method == "GET":
-                resp = await dispatch(rt, req, segments)
-            else:
-                async with rt.write_lock:  # one writer; a `$batch` holds it for all its parts
+            try:
+                req = ApiRequest(
+                    method=request.method,
+                    path=rel,
+                    query=parse_qsl(request.url.query, keep_blank_values=True),
+                    headers={k.lower(): v for k, v in request.headers.items()},
+                    prefer=Preferences.parse(request.headers.getlist("prefer")),
+                    body=body,
+                    principal=principal,
+                    service_root=rt.service_root,
+                )
+                if request.method == "GET":
                     resp = await dispatch(rt, req, segments)
+                else:
+                    async with rt.write_lock:  # one writer; a `$batch` holds it for all its parts
+                        resp = await dispatch(rt, req, segments)
+            except DataverseError as error:
+                resp = error_response(error)
+            # "after" rules: the request was handled (writes committed); delay/replace/drop
+            fault = await rt.faults.apply("after", "dataverse", request, rel)
+            if fault is not None:
+                raise fault
         except DataverseError as error:
             resp = error_response(error)
         finally:

@@ -1,4 +1,4 @@
-"""Dataverse fault injection for tests and benchmarks: 429 bursts, 503s and added latency."""
+"""Dataverse fault injection for tests and benchmarks: 429 bursts, 503s, latency, drops."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ _MESSAGES = {
 
 @dataclass
 class Fault(FaultRule[DataverseError]):
-    """A Dataverse fault rule: "429" (service protection `code`), "503" or "latency".
+    """A Dataverse fault rule: "429" (service protection `code`), "503", "latency" or "drop".
 
     Only the Web API consults faults (`app` "dataverse"; `path` is matched after the service
-    root); the Entra token endpoint has none.
+    root); the Entra token endpoint has none. "before" or "after" the request is handled (see
+    `crm_sandbox.faults`).
     """
 
-    KINDS: ClassVar[tuple[str, ...]] = ("429", "503", "latency")
+    KINDS: ClassVar[tuple[str, ...]] = ("429", "503", "latency", "drop")
     APPS: ClassVar[tuple[str, ...]] = ("dataverse",)
 
     app: str = "dataverse"
