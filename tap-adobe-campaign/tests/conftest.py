@@ -1,8 +1,15 @@
-"""One Campaign sandbox (crm-sandbox's emulator) per test session, on free ports."""
+"""One Campaign sandbox (crm-sandbox's emulator) per test session, on free ports.
+
+It starts when this module is imported: the SDK's standard tap tests (`test_core.py`) take
+their config (the sandbox's endpoints) and run discovery while pytest collects them, before
+any fixture runs. It stops, and its files are removed, when the session ends.
+"""
 
 from __future__ import annotations
 
+import tempfile
 import typing as t
+from pathlib import Path
 
 import pytest
 from crm_sandbox.campaign.inprocess import RunningCampaign, start_in_thread
@@ -21,17 +28,20 @@ DEFAULT_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="session")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCampaign]:
-    options = CampaignServeOptions(
-        tmp_path_factory.mktemp("campaign"),
-        ims_port=0,
-        gateway_port=0,
-        sizes=SeedSizes(profiles=PROFILES),
+_STATE_DIR = tempfile.TemporaryDirectory(prefix="campaign-sandbox-")
+SANDBOX = start_in_thread(
+    CampaignServeOptions(
+        Path(_STATE_DIR.name), ims_port=0, gateway_port=0, sizes=SeedSizes(profiles=PROFILES)
     )
-    sandbox = start_in_thread(options)
-    yield sandbox
-    sandbox.stop()
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def running() -> Iterator[RunningCampaign]:
+    """The session's sandbox; stopped (and its files removed) when the session ends."""
+    yield SANDBOX
+    SANDBOX.stop()
+    _STATE_DIR.cleanup()
 
 
 @pytest.fixture
