@@ -1,0 +1,1 @@
+"""Singer target for Microsoft Dynamics 365 / Dataverse."""

@@ -1,0 +1,93 @@
+"""Rejected records (a JSON Lines file) and the run's outcome counts per stream."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+import typing as t
+from collections import Counter
+from pathlib import Path
+
+OUTCOMES = ("updated", "unchanged", "skipped", "rejected")
+
+
+class RejectsFile:
+    """One JSON object per rejected record; the file is rewritten by every run.
+
+    A line: `{"stream", "key", "reason", "status", "code", "rejected_at", "record"}`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        """Nothing is written until the first reject (or `close`)."""
+        self.path = Path(path)
+        self._file: t.TextIO | None = None
+        self._lock = threading.Lock()
+
+    def write(
+        self,
+        *,
+        stream: str,
+        key: str | None,
+        reason: str,
+        record: t.Mapping[str, t.Any],
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Append one rejected record with the reason."""
+        line = {
+            "stream": stream,
+            "key": key,
+            "reason": reason,
+            "status": status,
+            "code": code,
+            "rejected_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            "record": record,
+        }
+        text = json.dumps(line, default=str, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                self._file = self._open()
+            self._file.write(text)
+            self._file.flush()
+
+    def _open(self) -> t.TextIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.path.open("w", encoding="utf-8")
+
+    def close(self) -> None:
+        """Close the file; a run without rejects leaves an empty one (no stale rejects)."""
+        with self._lock:
+            if self._file is None:
+                self._file = self._open()
+            self._file.close()
+
+
+class RunSummary:
+    """Outcome counts per stream; thread-safe."""
+
+    def __init__(self) -> None:
+        """Start with no counts."""
+        self._counts: dict[str, Counter[str]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stream: str, outcome: str, count: int = 1) -> None:
+        """Count `count` records of `stream` with `outcome` (one of OUTCOMES)."""
+        if outcome not in OUTCOMES:
+            msg = f"unknown outcome '{outcome}'"
+            raise ValueError(msg)
+        with self._lock:
+            self._counts.setdefault(stream, Counter())[outcome] += count
+
+    def streams(self) -> dict[str, dict[str, int]]:
+        """Return every outcome (zeros included) per stream."""
+        with self._lock:
+            return {
+                stream: {outcome: counts[outcome] for outcome in OUTCOMES}
+                for stream, counts in sorted(self._counts.items())
+            }
+
+    def total(self, outcome: str) -> int:
+        """Return the count of `outcome` over all streams."""
+        with self._lock:
+            return sum(counts[outcome] for counts in self._counts.values())

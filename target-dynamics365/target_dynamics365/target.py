@@ -1,0 +1,169 @@
+"""TargetDynamics365: settings, stream routing, rejects and the run summary."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+from urllib.parse import urlsplit
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from tap_dynamics365.client import DataverseClient
+from tap_dynamics365.tap import TapDynamics365
+
+from target_dynamics365.optouts import DEFAULT_OPT_OUT_MAPPING
+from target_dynamics365.rejects import OUTCOMES, RejectsFile, RunSummary
+from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, OptOutSink
+
+if t.TYPE_CHECKING:
+    from singer_sdk.sinks import Sink
+
+DEFAULT_REJECTS_FILE = "output/rejects/target-dynamics365.jsonl"
+#: The tap's settings that say how to reach and authenticate to Dataverse.
+CONNECTION_KEYS = (
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_certificate_path",
+    "client_certificate_thumbprint",
+    "client_certificate_password",
+    "authority_host",
+    "resource_url",
+    "api_version",
+    "ca_bundle",
+    "request_timeout",
+    "max_retries",
+)
+#: Streams this target writes, and the sink of each.
+SINKS: dict[str, type[Sink]] = {"profiles": OptOutSink}
+
+
+def _connection_schema() -> dict[str, t.Any]:
+    """Return the tap's connection settings, reused as they are (one definition)."""
+    schema = TapDynamics365.config_jsonschema
+    return {
+        "properties": {key: schema["properties"][key] for key in CONNECTION_KEYS},
+        "required": [key for key in schema.get("required", []) if key in CONNECTION_KEYS],
+    }
+
+
+def _target_schema() -> dict[str, t.Any]:
+    connection = _connection_schema()
+    own = th.PropertiesList(
+        th.Property(
+            "opt_out_mapping",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            default=DEFAULT_OPT_OUT_MAPPING,
+            description="Campaign opt-out field → the contact's boolean columns it sets "
+            "(a column mapped from several fields is true when any of them is)",
+        ),
+        th.Property(
+            "rejects_file",
+            th.StringType,
+            default=DEFAULT_REJECTS_FILE,
+            description="JSON Lines file of the records not written, rewritten each run",
+        ),
+        th.Property(
+            "batch_size_rows",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_BATCH_SIZE,
+            description="Records per batch: one bulk read and at most one UpdateMultiple per "
+            "1000 changed contacts",
+        ),
+    ).to_dict()
+    return {
+        "type": "object",
+        "properties": {**connection["properties"], **own["properties"]},
+        "required": connection["required"],
+    }
+
+
+class UnsupportedStreamError(Exception):
+    """A stream arrived that this target does not write."""
+
+
+class RecordsRejectedError(Exception):
+    """Raised at the very end (after every good record and its STATE) if any were rejected."""
+
+
+class TargetDynamics365(Target):
+    """Singer target writing Adobe Campaign opt-outs into Dynamics 365 contacts."""
+
+    name = "target-dynamics365"
+    default_sink_class = OptOutSink
+    config_jsonschema = _target_schema()
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Leave out `load_method` and `add_record_metadata`: writes are always updates."""
+        super().append_builtin_config(config_jsonschema)
+        for name in ("add_record_metadata", "load_method"):
+            config_jsonschema["properties"].pop(name, None)
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        """Start the run's outcome counts."""
+        super().__init__(**kwargs)
+        self.summary = RunSummary()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate against the schema, plus https endpoints and one way to authenticate."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        config = self.config
+        for key in ("resource_url", "authority_host"):
+            value = config.get(key)
+            if value and urlsplit(value).scheme != "https":
+                errors.append(f"{key} must be an https:// URL, got '{value}'")
+        if config.get("client_certificate_path"):
+            if not config.get("client_certificate_thumbprint"):
+                errors.append("client_certificate_thumbprint is required with a certificate")
+        elif not config.get("client_secret"):
+            errors.append("client_secret is required (or client_certificate_path + thumbprint)")
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
+
+    @cached_property
+    def client(self) -> DataverseClient:
+        """The Web API client every sink shares (tap-dynamics365's)."""
+        return DataverseClient.from_config(self.config, logger=self.logger)
+
+    @cached_property
+    def opt_out_mapping(self) -> dict[str, list[str]]:
+        """Campaign opt-out field → contact columns (the setting, else the default)."""
+        return dict(self.config.get("opt_out_mapping") or DEFAULT_OPT_OUT_MAPPING)
+
+    @cached_property
+    def rejects(self) -> RejectsFile:
+        """The rejects file of this run."""
+        return RejectsFile(self.config.get("rejects_file") or DEFAULT_REJECTS_FILE)
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """Route `profiles` to the opt-out sink; refuse streams this target does not write."""
+        sink = SINKS.get(stream_name)
+        if sink is None:
+            msg = (
+                f"Stream '{stream_name}' is not written by {self.name} (supported: "
+                f"{', '.join(SINKS)}); rename it with a stream map (__alias__) if it matches."
+            )
+            raise UnsupportedStreamError(msg)
+        return sink
+
+    def process_endofpipe(self) -> None:
+        """Drain and emit STATE, log the counts; fail if anything was rejected."""
+        try:
+            super().process_endofpipe()
+        finally:
+            self.rejects.close()
+        for stream, counts in self.summary.streams().items():
+            self.logger.info(
+                "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in OUTCOMES)
+            )
+        rejected = self.summary.total("rejected")
+        if rejected:
+            msg = f"{rejected} record(s) not written to Dynamics 365; see {self.rejects.path}"
+            raise RecordsRejectedError(msg)
+
+
+if __name__ == "__main__":
+    TargetDynamics365.cli()

@@ -1,0 +1,105 @@
+"""Singer input for the target, runs in-process and through the CLI, and Dataverse reads."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import typing as t
+
+from tap_dynamics365.client import DataverseClient
+from target_dynamics365.target import TargetDynamics365
+
+from .conftest import CONNECTION
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+OPT_OUTS = ("donotemail", "donotbulkemail", "donotphone", "donotfax", "donotpostalmail")
+PROFILE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "externalId": {"type": ["string", "null"]},
+        "email": {"type": ["string", "null"]},
+        **{
+            name: {"type": ["boolean", "null"]}
+            for name in ("blackListEmail", "blackListPhone", "blackListFax", "blackListPostalMail")
+        },
+    },
+}
+
+
+def singer_input(profiles: list[dict[str, t.Any]]) -> str:
+    """SCHEMA + RECORDs of the `profiles` stream, as tap-adobe-campaign emits them."""
+    messages: list[dict[str, t.Any]] = [
+        {
+            "type": "SCHEMA",
+            "stream": "profiles",
+            "schema": PROFILE_SCHEMA,
+            "key_properties": ["externalId"],
+        },
+        *({"type": "RECORD", "stream": "profiles", "record": p} for p in profiles),
+        {"type": "STATE", "value": {"bookmarks": {"profiles": {"position": len(profiles)}}}},
+    ]
+    return "".join(json.dumps(m) + "\n" for m in messages)
+
+
+def config(tmp_path: Path, **extra: t.Any) -> dict[str, t.Any]:
+    """The sandbox connection, a rejects file in `tmp_path`, and `extra` settings."""
+    return {**CONNECTION, "rejects_file": str(tmp_path / "rejects.jsonl"), **extra}
+
+
+def run_target(settings: dict[str, t.Any], profiles: list[dict[str, t.Any]]) -> TargetDynamics365:
+    """Run the target in-process on `profiles`; return it (for its summary)."""
+    target = TargetDynamics365(config=settings)
+    target.listen(file_input=io.StringIO(singer_input(profiles)))
+    return target
+
+
+def run_cli(settings: dict[str, t.Any], profiles: list[dict[str, t.Any]], tmp_path: Path):
+    """Run `target-dynamics365` as Meltano does: config file, Singer on stdin."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(settings))
+    return subprocess.run(
+        [sys.executable, "-m", "target_dynamics365.target", "--config", str(config_file)],
+        input=singer_input(profiles),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def client() -> DataverseClient:
+    """A Dataverse client on the sandbox, to read what the target wrote."""
+    return DataverseClient.from_config(CONNECTION)
+
+
+def contacts(n: int, **equal: bool) -> list[dict[str, t.Any]]:
+    """The first `n` contacts (with their opt-outs) whose opt-outs equal `equal`."""
+    condition = " and ".join(f"{k} eq {str(v).lower()}" for k, v in equal.items())
+    query = f"contacts?$select=contactid,{','.join(OPT_OUTS)}&$top={n}&$orderby=contactid"
+    rows = client().get_json(query + (f"&$filter={condition}" if condition else ""))["value"]
+    assert len(rows) == n, "the sandbox has too few matching contacts"
+    return rows
+
+
+def contact(contact_id: str) -> dict[str, t.Any]:
+    """One contact's opt-outs."""
+    return client().get_json(f"contacts({contact_id})?$select={','.join(OPT_OUTS)}")
+
+
+def writes(requests: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """The API requests of the log that can change data."""
+    return [
+        r
+        for r in requests
+        if r["method"] in {"POST", "PATCH", "PUT", "DELETE"} and "/api/data/" in r["path"]
+    ]
+
+
+def rejects(settings: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The lines of the run's rejects file."""
+    with open(settings["rejects_file"], encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
