@@ -9,10 +9,11 @@ export XDG_STATE_HOME := $(CURDIR)/.meltano/xdg-state
 
 # Local packages: the sandbox, the plugins built so far, and the JSON Lines loader the
 # d365-to-jsonl job and its tests use (a test/demo helper, hence under tests/).
-PLUGINS := tap-dynamics365 tap-adobe-campaign target-adobe-campaign
+PLUGINS := tap-dynamics365 tap-adobe-campaign target-adobe-campaign target-dynamics365
 PACKAGES := sandbox $(PLUGINS) tests/target-jsonl
 MODULES := sandbox/crm_sandbox tap-dynamics365/tap_dynamics365 \
 	tap-adobe-campaign/tap_adobe_campaign target-adobe-campaign/target_adobe_campaign \
+	target-dynamics365/target_dynamics365 \
 	tests/target-jsonl/target_jsonl_lite
 PYTEST := $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider
 # Typed Python outside the packages: the demo, the end-to-end tests, the benchmarks.

@@ -28,12 +28,14 @@ PLUGINS = [
     ("extractors", "tap-dynamics365"),
     ("extractors", "tap-adobe-campaign"),
     ("loaders", "target-adobe-campaign"),
+    ("loaders", "target-dynamics365"),
     ("loaders", "target-jsonl"),
 ]
 SANDBOX_SECRETS = {
     "tap-dynamics365": "sandbox-dataverse-secret",
     "tap-adobe-campaign": campaign_sandbox.CLIENT_SECRET,
     "target-adobe-campaign": campaign_sandbox.CLIENT_SECRET,
+    "target-dynamics365": "sandbox-dataverse-secret",
 }
 
 
