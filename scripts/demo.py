@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -101,13 +102,22 @@ def summarise_campaign(title: str, summary_path: Path, seconds: float) -> None:
     print(f"    {'stream':<20}" + "".join(f"{labels.get(o, o):>10}" for o in OUTCOMES))
     for stream, counts in sorted(summary["streams"].items()):
         print(f"    {stream:<20}" + "".join(f"{counts[o]:>10}" for o in OUTCOMES))
-    print("    (skipped: D365 deletes left in Campaign because apply_deletes is off)")
+    if any(counts["skipped_deletes"] for counts in summary["streams"].values()):
+        print("    (skipped: D365 deletes left in Campaign because apply_deletes is off)")
     rejects_file = Path(summary["rejects_file"])
     rejects = rejects_file.read_text().splitlines() if rejects_file.exists() else []
     for line in rejects[:3]:
         reject = json.loads(line)
         print(f"    rejected {reject['stream']} {reject['key']}:")
-        print(f"      {reject['reason'][-110:]}")
+        print(
+            textwrap.fill(
+                reject["reason"],
+                width=100,
+                initial_indent=" " * 6,
+                subsequent_indent=" " * 6,
+                break_on_hyphens=False,
+            )
+        )
 
 
 def change_some_contacts(
