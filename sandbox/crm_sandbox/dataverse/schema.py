@@ -89,6 +89,7 @@ class Column:
     is_primary_name: bool = False
     default: object = None
     precision: int | None = None  # Decimal/Money/Double
+    regarding_of: str = ""  # an activity's `regardingobjectid`: the activity table's logical name
 
     @property
     def attribute_type_name(self) -> str:
@@ -115,8 +116,12 @@ class Column:
 
         An Owner lookup has one, named like the column and typed `principal` (so
         `ownerid@odata.bind` takes `/systemusers(…)` or `/teams(…)`); other lookups with several
-        targets (Customer, activity "regarding") have one per target, `<column>_<target>`.
+        targets (Customer) have one per target, `<column>_<target>`. An activity's "regarding"
+        lookup has one per target even with a single target, named after the activity table too:
+        `regardingobjectid_<target>_<activity>` (e.g. `regardingobjectid_contact_task`).
         """
+        if self.regarding_of:
+            return {f"{self.logical_name}_{t}_{self.regarding_of}": (t,) for t in self.targets}
         if self.attribute_type == OWNER or len(self.targets) == 1:
             return {self.logical_name: self.targets}
         return {f"{self.logical_name}_{t}": (t,) for t in self.targets}
@@ -498,7 +503,95 @@ TEAM = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (CONTACT, ACCOUNT, PROJECT, PROJECT_TASK, CATEGORY, SYSTEMUSER, TEAM)
+# Custom activity tables for the Campaign email events (the `acs_` publisher prefix is ours: the
+# names of Adobe's AppSource solution are not published). Activities share `activityid` as their
+# key, `subject` as their primary name and the Open/Completed/Canceled states.
+ACTIVITY_STATES = (Option(0, "Open"), Option(1, "Completed"), Option(2, "Canceled"))
+ACTIVITY_STATUSES = (
+    Option(1, "Open", state=0),
+    Option(2, "Completed", state=1),
+    Option(3, "Canceled", state=2),
+)
+
+
+def _activity(
+    name: str, display: str, object_type_code: int, date_label: str, *extra: Column
+) -> Table:
+    """Describe a Campaign email event activity regarding a contact, keyed on `acs_eventid`."""
+    return Table(
+        name,
+        f"{name}s",
+        display,
+        primary_id="activityid",
+        primary_name="subject",
+        is_custom=True,
+        is_activity=True,
+        object_type_code=object_type_code,
+        alternate_keys=(("acs_eventid",),),
+        columns=(
+            *_stamp_columns(name, "activityid"),
+            Column("ownerid", OWNER, "Owner", targets=PRINCIPALS),
+            Column(
+                "statecode",
+                STATE,
+                "Activity Status",
+                required_level="SystemRequired",
+                valid_for_create=False,
+                option_set=OptionSet(f"{name}_statecode", ACTIVITY_STATES, option_set_type="State"),
+                default=0,
+            ),
+            Column(
+                "statuscode",
+                STATUS,
+                "Status Reason",
+                option_set=OptionSet(
+                    f"{name}_statuscode", ACTIVITY_STATUSES, option_set_type="Status"
+                ),
+                default=1,
+            ),
+            Column("subject", STRING, "Subject", max_length=400, is_primary_name=True),
+            Column(
+                "regardingobjectid", LOOKUP, "Regarding", targets=("contact",), regarding_of=name
+            ),
+            Column("acs_campaignname", STRING, "Campaign Name", max_length=100),
+            Column("acs_deliveryname", STRING, "Delivery Name", max_length=100),
+            Column("acs_eventdate", DATETIME, date_label),
+            Column("acs_mirrorpageurl", STRING, "Mirror Page URL", max_length=2000),
+            Column("acs_eventid", STRING, "Event ID", max_length=100),
+            *extra,
+        ),
+    )
+
+
+EMAIL_SEND = _activity("acs_emailsend", "Adobe Campaign Email Send", 10020, "Date Sent")
+EMAIL_OPEN = _activity("acs_emailopen", "Adobe Campaign Email Open", 10021, "Date Opened")
+EMAIL_CLICK = _activity(
+    "acs_emailclick",
+    "Adobe Campaign Email URL Click",
+    10022,
+    "Date Clicked",
+    Column("acs_trackingurl", STRING, "Tracking URL", max_length=2000),
+)
+EMAIL_BOUNCE = _activity(
+    "acs_emailbounce",
+    "Adobe Campaign Email Bounce",
+    10023,
+    "Date Bounced",
+    Column("acs_bouncetype", STRING, "Bounce Type", max_length=50),
+    Column("acs_bouncereason", STRING, "Bounce Reason", max_length=200),
+)
+EMAIL_EVENT_TABLES = (EMAIL_SEND, EMAIL_OPEN, EMAIL_CLICK, EMAIL_BOUNCE)
+
+TABLES: tuple[Table, ...] = (
+    CONTACT,
+    ACCOUNT,
+    PROJECT,
+    PROJECT_TASK,
+    CATEGORY,
+    SYSTEMUSER,
+    TEAM,
+    *EMAIL_EVENT_TABLES,
+)
 GLOBAL_OPTION_SETS: tuple[OptionSet, ...] = (PRIORITY,)
 
 
