@@ -9,7 +9,7 @@ import typing as t
 from collections import Counter
 from pathlib import Path
 
-OUTCOMES = ("updated", "unchanged", "skipped", "rejected")
+OUTCOMES = ("updated", "upserted", "unchanged", "skipped", "rejected")
 
 
 class RejectsFile:

@@ -1,4 +1,9 @@
-"""OptOutSink: Campaign profiles' opt-out flags → the matching contacts' `donot*` columns."""
+"""The sinks: Campaign opt-outs → contact `donot*` columns, email events → activity rows.
+
+Both share `DataverseSink`: the target's one Dataverse client, the bulk read of contacts, the
+bulk write (`UpdateMultiple` / `UpsertMultiple`, all or nothing) split on refusal to isolate the
+bad rows, and the rejects file.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from http import HTTPStatus
 from singer_sdk.sinks import BatchSink
 from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
+from target_dynamics365.events import ACTIVITY_TABLES, ActivityTable, activity_target, event_date
 from target_dynamics365.optouts import changes, contact_fields, desired_values, is_guid
 
 if t.TYPE_CHECKING:
@@ -21,7 +27,7 @@ if t.TYPE_CHECKING:
 CONTACTS = "contacts"
 UPDATE_MULTIPLE = f"{CONTACTS}/Microsoft.Dynamics.CRM.UpdateMultiple"
 DEFAULT_BATCH_SIZE = 1000
-MAX_TARGETS = 1000  # rows per UpdateMultiple request (Microsoft's suggested starting point)
+MAX_TARGETS = 1000  # rows per Update/UpsertMultiple request (Microsoft's suggested start)
 IDS_PER_READ = 200  # `contactid eq …` terms per GET: ~11 KB of URL, well under the 32 KB limit
 #: Statuses blaming the request's content (so one row may be the cause): split and retry.
 ROW_ERRORS = frozenset(
@@ -30,11 +36,11 @@ ROW_ERRORS = frozenset(
 
 
 @dataclass(frozen=True)
-class Update:
-    """The changed columns of one contact, with the profile record that asked for them."""
+class Row:
+    """One target of a bulk write, with its key (for rejects) and the record it comes from."""
 
-    contact_id: str
-    values: dict[str, bool]
+    key: str
+    target: dict[str, t.Any]
     record: dict[str, t.Any]
 
 
@@ -44,16 +50,12 @@ def chunks(items: Sequence[t.Any], size: int) -> Iterator[Sequence[t.Any]]:
         yield items[start : start + size]
 
 
-class OptOutSink(BatchSink):
-    """Writes the `profiles` stream's opt-outs onto contacts whose id is the `externalId`.
-
-    Per batch: the contacts' current values are read in bulk, only contacts whose values
-    really differ are written (`UpdateMultiple`, all or nothing), and a refused request is
-    split until the refused rows are found. Profiles without an `externalId` are skipped;
-    those whose contact does not exist go to the rejects file.
-    """
+class DataverseSink(BatchSink):
+    """Batches written to Dataverse with bulk reads and all-or-nothing bulk writes."""
 
     target: TargetDynamics365
+    #: The outcomes this sink counts, in the order the run summary logs them.
+    outcomes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -62,56 +64,24 @@ class OptOutSink(BatchSink):
         schema: dict,
         key_properties: Sequence[str] | None,
     ) -> None:
-        """Take the shared client and the opt-out mapping from the target."""
+        """Take the shared client from the target."""
         super().__init__(target, stream_name, schema, key_properties)
         self.target = t.cast("TargetDynamics365", target)
         self.client = self.target.client
-        self.mapping: dict[str, list[str]] = self.target.opt_out_mapping
-        self.fields = contact_fields(self.mapping)
 
     @property
     def max_size(self) -> int:
         """`batch_size_rows`, else 1000 records per batch."""
         return self.batch_size_rows or DEFAULT_BATCH_SIZE
 
-    def process_batch(self, context: dict) -> None:
-        """Read the batch's contacts, then write what differs."""
-        latest = self._latest_per_contact(context.get("records", []))
-        current = self._read_contacts(list(latest))
-        updates: list[Update] = []
-        for contact_id, record in latest.items():
-            row = current.get(contact_id)
-            if row is None:
-                self._reject(record, contact_id, f"contact {contact_id} does not exist")
-                continue
-            changed = changes(desired_values(record, self.mapping), row)
-            if changed:
-                updates.append(Update(contact_id, changed, record))
-            else:
-                self.target.summary.add(self.stream_name, "unchanged")
-        for chunk in chunks(updates, MAX_TARGETS):
-            self._write(chunk)
+    def read_contacts(
+        self, contact_ids: Sequence[str], columns: Sequence[str] = ()
+    ) -> dict[str, dict[str, t.Any]]:
+        """Return the existing contacts among `contact_ids` (lowercase) with `columns`.
 
-    def _latest_per_contact(self, records: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
-        """Keep the last profile of each contact id; skip or reject those without a usable one."""
-        latest: dict[str, dict[str, t.Any]] = {}
-        for record in records:
-            external_id = record.get("externalId")
-            if not external_id:
-                self.target.summary.add(self.stream_name, "skipped")
-                continue
-            if not is_guid(external_id):
-                self._reject(record, external_id, "externalId is not a Dynamics 365 contact id")
-                continue
-            contact_id = external_id.lower()
-            if contact_id in latest:
-                self.tally_duplicate_merged()
-            latest[contact_id] = record
-        return latest
-
-    def _read_contacts(self, contact_ids: list[str]) -> dict[str, dict[str, t.Any]]:
-        """Return the existing contacts among `contact_ids` with their mapped columns."""
-        select = ",".join(["contactid", *self.fields])
+        `GET contacts?$select=contactid,…&$filter=contactid eq … or …`, 200 ids a request.
+        """
+        select = ",".join(["contactid", *columns])
         found: dict[str, dict[str, t.Any]] = {}
         for chunk in chunks(contact_ids, IDS_PER_READ):
             condition = " or ".join(f"contactid eq {contact_id}" for contact_id in chunk)
@@ -119,36 +89,33 @@ class OptOutSink(BatchSink):
                 found[row["contactid"].lower()] = row
         return found
 
-    def _write(self, updates: Sequence[Update]) -> None:
-        """UpdateMultiple; on a refusal blaming the content, split to isolate the bad rows."""
-        targets = [
-            {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": u.contact_id, **u.values}
-            for u in updates
-        ]
+    def write(self, action: str, rows: Sequence[Row], outcome: str) -> None:
+        """POST `rows` to a bulk action; on a refusal blaming the content, split in halves.
+
+        Rows refused on their own go to the rejects file with Dataverse's status, code and
+        message; the others are written and counted as `outcome`. 401, 403, other statuses and
+        exhausted retries stop the run.
+        """
         try:
-            self.client.post(UPDATE_MULTIPLE, {"Targets": targets})
+            self.client.post(action, {"Targets": [row.target for row in rows]})
         except ForbiddenError:
             raise
         except DataverseAPIError as exc:
             if exc.status not in ROW_ERRORS:
                 raise
-            if len(updates) == 1:
-                (update,) = updates
-                self._reject(
-                    update.record,
-                    update.contact_id,
-                    exc.error_message,
-                    status=exc.status,
-                    code=exc.code,
+            if len(rows) == 1:
+                (row,) = rows
+                self.reject(
+                    row.record, row.key, exc.error_message, status=exc.status, code=exc.code
                 )
                 return
-            middle = len(updates) // 2
-            self._write(updates[:middle])
-            self._write(updates[middle:])
+            middle = len(rows) // 2
+            self.write(action, rows[:middle], outcome)
+            self.write(action, rows[middle:], outcome)
             return
-        self.target.summary.add(self.stream_name, "updated", len(updates))
+        self.target.summary.add(self.stream_name, outcome, len(rows))
 
-    def _reject(
+    def reject(
         self,
         record: dict[str, t.Any],
         key: str | None,
@@ -157,6 +124,7 @@ class OptOutSink(BatchSink):
         status: int | None = None,
         code: str | None = None,
     ) -> None:
+        """Count the record as rejected and write it to the rejects file with the reason."""
         self.logger.warning("Rejected %s record %s: %s", self.stream_name, key, reason)
         self.target.summary.add(self.stream_name, "rejected")
         self.target.rejects.write(
@@ -167,3 +135,146 @@ class OptOutSink(BatchSink):
             status=status,
             code=code,
         )
+
+
+class OptOutSink(DataverseSink):
+    """Writes the `profiles` stream's opt-outs onto contacts whose id is the `externalId`.
+
+    Per batch: the contacts' current values are read in bulk, only contacts whose values
+    really differ are written (`UpdateMultiple`, all or nothing), and a refused request is
+    split until the refused rows are found. Profiles without an `externalId` are skipped;
+    those whose contact does not exist go to the rejects file.
+    """
+
+    outcomes = ("updated", "unchanged", "skipped", "rejected")
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        """Take the opt-out mapping from the target."""
+        super().__init__(target, stream_name, schema, key_properties)
+        self.mapping: dict[str, list[str]] = self.target.opt_out_mapping
+        self.fields = contact_fields(self.mapping)
+
+    def process_batch(self, context: dict) -> None:
+        """Read the batch's contacts, then write what differs."""
+        latest = self._latest_per_contact(context.get("records", []))
+        current = self.read_contacts(list(latest), self.fields)
+        updates: list[Row] = []
+        for contact_id, record in latest.items():
+            row = current.get(contact_id)
+            if row is None:
+                self.reject(record, contact_id, f"contact {contact_id} does not exist")
+                continue
+            changed = changes(desired_values(record, self.mapping), row)
+            if changed:
+                target = {
+                    "@odata.type": "Microsoft.Dynamics.CRM.contact",
+                    "contactid": contact_id,
+                    **changed,
+                }
+                updates.append(Row(contact_id, target, record))
+            else:
+                self.target.summary.add(self.stream_name, "unchanged")
+        for chunk in chunks(updates, MAX_TARGETS):
+            self.write(UPDATE_MULTIPLE, chunk, "updated")
+
+    def _latest_per_contact(self, records: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
+        """Keep the last profile of each contact id; skip or reject those without a usable one."""
+        latest: dict[str, dict[str, t.Any]] = {}
+        for record in records:
+            external_id = record.get("externalId")
+            if not external_id:
+                self.target.summary.add(self.stream_name, "skipped")
+                continue
+            if not is_guid(external_id):
+                self.reject(record, external_id, "externalId is not a Dynamics 365 contact id")
+                continue
+            contact_id = external_id.lower()
+            if contact_id in latest:
+                self.tally_duplicate_merged()
+            latest[contact_id] = record
+        return latest
+
+
+@dataclass(frozen=True)
+class _Event:
+    table: ActivityTable
+    event_id: str
+    contact_id: str
+    record: dict[str, t.Any]
+
+
+class EmailEventSink(DataverseSink):
+    """Writes the `email_events` stream as activity rows on the contacts' timelines.
+
+    One row per event in the activity table of its `event_type`, upserted on the `acs_eventid`
+    alternate key (`UpsertMultiple`, up to 1000 rows a request), so a replayed event rewrites
+    its row instead of adding one. The batch's contacts are checked in bulk first: events whose
+    contact does not exist go to the rejects file, as do events without a usable id, type,
+    contact id or time. A refused request is split until the refused rows are found.
+    """
+
+    outcomes = ("upserted", "rejected")
+
+    def process_batch(self, context: dict) -> None:
+        """Check the batch's contacts exist, then upsert the events table by table."""
+        events = self._latest_per_event(context.get("records", []))
+        existing = self.read_contacts(sorted({e.contact_id for e in events}))
+        rows: dict[str, list[Row]] = {}
+        for event in events:
+            if event.contact_id not in existing:
+                self.reject(
+                    event.record, event.event_id, f"contact {event.contact_id} does not exist"
+                )
+                continue
+            target = activity_target(event.table, event.record, event.contact_id)
+            rows.setdefault(event.table.upsert_multiple, []).append(
+                Row(event.event_id, target, event.record)
+            )
+        for action, table_rows in rows.items():
+            for chunk in chunks(table_rows, MAX_TARGETS):
+                self.write(action, chunk, "upserted")
+
+    def _latest_per_event(self, records: list[dict[str, t.Any]]) -> list[_Event]:
+        """Keep the last record of each event; reject those that cannot become an activity."""
+        latest: dict[tuple[str, str], _Event] = {}
+        for record in records:
+            event = self._event(record)
+            if event is None:
+                continue
+            key = (event.table.logical_name, event.event_id)
+            if key in latest:
+                self.tally_duplicate_merged()
+            latest[key] = event
+        return list(latest.values())
+
+    def _event(self, record: dict[str, t.Any]) -> _Event | None:
+        event_id = record.get("event_id")
+        if not event_id:
+            self.reject(record, None, "event_id is missing")
+            return None
+        event_id = str(event_id)
+        event_type = record.get("event_type")
+        table = ACTIVITY_TABLES.get(str(event_type))
+        if table is None:
+            types = ", ".join(ACTIVITY_TABLES)
+            self.reject(record, event_id, f"event_type {event_type!r} is not one of {types}")
+            return None
+        external_id = record.get("profile_external_id")
+        if not external_id:
+            self.reject(record, event_id, "profile_external_id is missing: no contact to attach to")
+            return None
+        if not is_guid(str(external_id)):
+            self.reject(record, event_id, "profile_external_id is not a Dynamics 365 contact id")
+            return None
+        try:
+            event_date(record.get("event_time"))
+        except ValueError:
+            self.reject(record, event_id, f"event_time {record.get('event_time')!r} is not a date")
+            return None
+        return _Event(table, event_id, str(external_id).lower(), record)

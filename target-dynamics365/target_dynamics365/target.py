@@ -14,10 +14,7 @@ from tap_dynamics365.tap import TapDynamics365
 
 from target_dynamics365.optouts import DEFAULT_OPT_OUT_MAPPING
 from target_dynamics365.rejects import OUTCOMES, RejectsFile, RunSummary
-from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, OptOutSink
-
-if t.TYPE_CHECKING:
-    from singer_sdk.sinks import Sink
+from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, EmailEventSink, OptOutSink
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-dynamics365.jsonl"
 #: The tap's settings that say how to reach and authenticate to Dataverse.
@@ -36,7 +33,7 @@ CONNECTION_KEYS = (
     "max_retries",
 )
 #: Streams this target writes, and the sink of each.
-SINKS: dict[str, type[Sink]] = {"profiles": OptOutSink}
+SINKS: dict[str, type[DataverseSink]] = {"profiles": OptOutSink, "email_events": EmailEventSink}
 
 
 def _connection_schema() -> dict[str, t.Any]:
@@ -68,8 +65,8 @@ def _target_schema() -> dict[str, t.Any]:
             "batch_size_rows",
             th.IntegerType(minimum=1),
             default=DEFAULT_BATCH_SIZE,
-            description="Records per batch: one bulk read and at most one UpdateMultiple per "
-            "1000 changed contacts",
+            description="Records per batch: one bulk read of the contacts, then at most one "
+            "UpdateMultiple / UpsertMultiple per 1000 rows",
         ),
     ).to_dict()
     return {
@@ -88,7 +85,7 @@ class RecordsRejectedError(Exception):
 
 
 class TargetDynamics365(Target):
-    """Singer target writing Adobe Campaign opt-outs into Dynamics 365 contacts."""
+    """Singer target writing Adobe Campaign opt-outs and email events into Dynamics 365."""
 
     name = "target-dynamics365"
     default_sink_class = OptOutSink
@@ -138,8 +135,8 @@ class TargetDynamics365(Target):
         """The rejects file of this run."""
         return RejectsFile(self.config.get("rejects_file") or DEFAULT_REJECTS_FILE)
 
-    def get_sink_class(self, stream_name: str) -> type[Sink]:
-        """Route `profiles` to the opt-out sink; refuse streams this target does not write."""
+    def get_sink_class(self, stream_name: str) -> type[DataverseSink]:
+        """Route `profiles` and `email_events` to their sinks; refuse any other stream."""
         sink = SINKS.get(stream_name)
         if sink is None:
             msg = (
@@ -156,8 +153,10 @@ class TargetDynamics365(Target):
         finally:
             self.rejects.close()
         for stream, counts in self.summary.streams().items():
+            sink = SINKS.get(stream)
+            outcomes = sink.outcomes if sink else OUTCOMES
             self.logger.info(
-                "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in OUTCOMES)
+                "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in outcomes)
             )
         rejected = self.summary.total("rejected")
         if rejected:

@@ -30,17 +30,41 @@ PROFILE_SCHEMA = {
 }
 
 
-def singer_input(profiles: list[dict[str, t.Any]]) -> str:
-    """SCHEMA + RECORDs of the `profiles` stream, as tap-adobe-campaign emits them."""
-    messages: list[dict[str, t.Any]] = [
-        {
-            "type": "SCHEMA",
-            "stream": "profiles",
-            "schema": PROFILE_SCHEMA,
-            "key_properties": ["externalId"],
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event_id": {"type": ["string", "null"]},
+        "event_type": {"type": ["string", "null"]},
+        "event_time": {"type": ["string", "null"], "format": "date-time"},
+        **{
+            name: {"type": ["string", "null"]}
+            for name in (
+                "profile_external_id",
+                "email",
+                "delivery_name",
+                "delivery_label",
+                "campaign_name",
+                "url",
+                "mirror_page_url",
+                "bounce_type",
+                "bounce_reason",
+            )
         },
-        *({"type": "RECORD", "stream": "profiles", "record": p} for p in profiles),
-        {"type": "STATE", "value": {"bookmarks": {"profiles": {"position": len(profiles)}}}},
+    },
+}
+SCHEMAS = {
+    "profiles": (PROFILE_SCHEMA, ["externalId"]),
+    "email_events": (EVENT_SCHEMA, ["event_id"]),
+}
+
+
+def singer_input(records: list[dict[str, t.Any]], stream: str = "profiles") -> str:
+    """SCHEMA + RECORDs of `stream` (`profiles`, `email_events`), as tap-adobe-campaign emits."""
+    schema, key_properties = SCHEMAS[stream]
+    messages: list[dict[str, t.Any]] = [
+        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties},
+        *({"type": "RECORD", "stream": stream, "record": r} for r in records),
+        {"type": "STATE", "value": {"bookmarks": {stream: {"position": len(records)}}}},
     ]
     return "".join(json.dumps(m) + "\n" for m in messages)
 
@@ -50,20 +74,27 @@ def config(tmp_path: Path, **extra: t.Any) -> dict[str, t.Any]:
     return {**CONNECTION, "rejects_file": str(tmp_path / "rejects.jsonl"), **extra}
 
 
-def run_target(settings: dict[str, t.Any], profiles: list[dict[str, t.Any]]) -> TargetDynamics365:
-    """Run the target in-process on `profiles`; return it (for its summary)."""
+def run_target(
+    settings: dict[str, t.Any], records: list[dict[str, t.Any]], stream: str = "profiles"
+) -> TargetDynamics365:
+    """Run the target in-process on `records` of `stream`; return it (for its summary)."""
     target = TargetDynamics365(config=settings)
-    target.listen(file_input=io.StringIO(singer_input(profiles)))
+    target.listen(file_input=io.StringIO(singer_input(records, stream)))
     return target
 
 
-def run_cli(settings: dict[str, t.Any], profiles: list[dict[str, t.Any]], tmp_path: Path):
+def run_cli(
+    settings: dict[str, t.Any],
+    records: list[dict[str, t.Any]],
+    tmp_path: Path,
+    stream: str = "profiles",
+):
     """Run `target-dynamics365` as Meltano does: config file, Singer on stdin."""
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(settings))
     return subprocess.run(
         [sys.executable, "-m", "target_dynamics365.target", "--config", str(config_file)],
-        input=singer_input(profiles),
+        input=singer_input(records, stream),
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,4 +1,6 @@
-"""The SDK's standard target tests that apply to a target with one fixed stream (`profiles`).
+"""The SDK's standard target tests that apply to a target with fixed streams.
+
+The streams are `profiles` and `email_events`.
 
 Curated like target-adobe-campaign's. Left out, because their input streams
 (`test_array_data`, `TestCamelcase`, …) carry no Campaign profile and no Dynamics 365

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
+from target_dynamics365.events import ACTIVITY_TABLES, activity_target, event_date
 from target_dynamics365.optouts import (
     DEFAULT_OPT_OUT_MAPPING,
     changes,
@@ -11,6 +12,7 @@ from target_dynamics365.optouts import (
     desired_values,
     is_guid,
 )
+from target_dynamics365.sinks import EmailEventSink, OptOutSink
 from target_dynamics365.target import TargetDynamics365, UnsupportedStreamError
 
 from .conftest import CONNECTION
@@ -65,5 +67,57 @@ def test_settings_reuse_the_tap_connection_and_validate_it() -> None:
 
 def test_other_streams_are_refused_by_name() -> None:
     target = TargetDynamics365(config=CONNECTION)
-    with pytest.raises(UnsupportedStreamError, match="'email_events' is not written"):
-        target.get_sink_class("email_events")
+    with pytest.raises(UnsupportedStreamError, match="'contacts' is not written"):
+        target.get_sink_class("contacts")
+    assert target.get_sink_class("email_events") is EmailEventSink
+    assert target.get_sink_class("profiles") is OptOutSink
+
+
+CONTACT = "7eb682f1-ca75-e511-80d4-00155d2a68d1"
+
+
+def test_a_click_becomes_an_upsert_target_on_the_event_key() -> None:
+    record = {
+        "event_id": "trk-O'Brien-1",
+        "event_type": "click",
+        "event_time": "2025-03-01T11:00:00.250+01:00",
+        "campaign_name": "CMP1",
+        "delivery_name": "DM1",
+        "delivery_label": "Spring offer",
+        "url": "https://example.com/offer",
+        "mirror_page_url": "https://mirror.example.com/m/1",
+    }
+    assert activity_target(ACTIVITY_TABLES["click"], record, CONTACT) == {
+        "@odata.type": "Microsoft.Dynamics.CRM.acs_emailclick",
+        "@odata.id": "acs_emailclicks(acs_eventid='trk-O''Brien-1')",
+        "subject": "Campaign Name: CMP1; Delivery Name: DM1",
+        "regardingobjectid_contact_acs_emailclick@odata.bind": f"/contacts({CONTACT})",
+        "acs_eventdate": "2025-03-01T10:00:00Z",
+        "acs_campaignname": "CMP1",
+        "acs_deliveryname": "DM1",
+        "acs_mirrorpageurl": "https://mirror.example.com/m/1",
+        "acs_trackingurl": "https://example.com/offer",
+    }
+
+
+def test_a_bounce_carries_its_type_and_reason_and_no_key_column_or_owner() -> None:
+    record = {
+        "event_id": "bl-1",
+        "event_type": "bounce",
+        "event_time": "2025-03-01T10:00:00Z",
+        "bounce_type": "hard",
+        "bounce_reason": "User unknown",
+    }
+    target = activity_target(ACTIVITY_TABLES["bounce"], record, CONTACT)
+    assert (target["acs_bouncetype"], target["acs_bouncereason"]) == ("hard", "User unknown")
+    assert "acs_eventid" not in target
+    assert not any(k.startswith("ownerid") for k in target)
+    assert "acs_trackingurl" not in target
+
+
+def test_event_date() -> None:
+    assert event_date("2025-03-01T10:00:00Z") == "2025-03-01T10:00:00Z"
+    assert event_date("2025-03-01T10:00:00") == "2025-03-01T10:00:00Z"
+    assert event_date(None) is None
+    with pytest.raises(ValueError, match="Invalid isoformat"):
+        event_date("yesterday")
