@@ -178,6 +178,24 @@ class RetryPolicy:
         )(func)
 
 
+def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
+    """List connection errors JSON Schema cannot express: https endpoints, one way to sign in.
+
+    The tap and target-dynamics365 both validate their settings with this.
+    """
+    errors = []
+    for key in ("resource_url", "authority_host"):
+        value = config.get(key)
+        if value and urlsplit(value).scheme != "https":
+            errors.append(f"{key} must be an https:// URL, got '{value}'")
+    if config.get("client_certificate_path"):
+        if not config.get("client_certificate_thumbprint"):
+            errors.append("client_certificate_thumbprint is required with a certificate")
+    elif not config.get("client_secret"):
+        errors.append("client_secret is required (or client_certificate_path + thumbprint)")
+    return errors
+
+
 class DataverseClient:
     """One authenticated `requests.Session` for one Dataverse environment's Web API."""
 

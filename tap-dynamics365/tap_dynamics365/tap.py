@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import typing as t
 from functools import cached_property
-from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_dynamics365.client import DEFAULT_API_VERSION, DEFAULT_AUTHORITY_HOST, DataverseClient
+from tap_dynamics365.client import (
+    DEFAULT_API_VERSION,
+    DEFAULT_AUTHORITY_HOST,
+    DataverseClient,
+    connection_errors,
+)
 from tap_dynamics365.metadata import list_columns, list_tables, select_tables
 from tap_dynamics365.streams import OptionSetsStream, TableStream
 
@@ -158,16 +162,7 @@ class TapDynamics365(Tap):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate against the schema, plus rules JSON Schema cannot express clearly."""
         errors = super()._validate_config(raise_errors=raise_errors)
-        config = self.config
-        for key in ("resource_url", "authority_host"):
-            value = config.get(key)
-            if value and urlsplit(value).scheme != "https":
-                errors.append(f"{key} must be an https:// URL, got '{value}'")
-        if config.get("client_certificate_path"):
-            if not config.get("client_certificate_thumbprint"):
-                errors.append("client_certificate_thumbprint is required with a certificate")
-        elif not config.get("client_secret"):
-            errors.append("client_secret is required (or client_certificate_path + thumbprint)")
+        errors += connection_errors(self.config)
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import typing as t
 from functools import cached_property
-from urllib.parse import urlsplit
 
 from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from tap_dynamics365.client import DataverseClient
+from tap_dynamics365.client import DataverseClient, connection_errors
 from tap_dynamics365.tap import TapDynamics365
 
 from target_dynamics365.optouts import DEFAULT_OPT_OUT_MAPPING
@@ -106,16 +105,7 @@ class TargetDynamics365(Target):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate against the schema, plus https endpoints and one way to authenticate."""
         errors = super()._validate_config(raise_errors=raise_errors)
-        config = self.config
-        for key in ("resource_url", "authority_host"):
-            value = config.get(key)
-            if value and urlsplit(value).scheme != "https":
-                errors.append(f"{key} must be an https:// URL, got '{value}'")
-        if config.get("client_certificate_path"):
-            if not config.get("client_certificate_thumbprint"):
-                errors.append("client_certificate_thumbprint is required with a certificate")
-        elif not config.get("client_secret"):
-            errors.append("client_secret is required (or client_certificate_path + thumbprint)")
+        errors += connection_errors(self.config)
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
