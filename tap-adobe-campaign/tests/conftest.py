@@ -7,33 +7,16 @@ any fixture runs. It stops, and its files are removed, when the session ends.
 
 from __future__ import annotations
 
-import tempfile
 import typing as t
-from pathlib import Path
 
 import pytest
-from crm_sandbox.campaign.inprocess import RunningCampaign, start_in_thread
-from crm_sandbox.campaign.seed import SeedSizes
-from crm_sandbox.campaign.server import CampaignServeOptions
+from crm_sandbox.campaign.inprocess import RunningCampaign, start_temporary
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 PROFILES = 60
-DEFAULT_SETTINGS = {
-    "token_lifetime": 86399,
-    "big_table_threshold": 100_000,
-    "absolute_hrefs": True,
-    "tps_limit": 0,
-}
-
-
-_STATE_DIR = tempfile.TemporaryDirectory(prefix="campaign-sandbox-")
-SANDBOX = start_in_thread(
-    CampaignServeOptions(
-        Path(_STATE_DIR.name), ims_port=0, gateway_port=0, sizes=SeedSizes(profiles=PROFILES)
-    )
-)
+SANDBOX = start_temporary(PROFILES)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,17 +24,12 @@ def running() -> Iterator[RunningCampaign]:
     """The session's sandbox; stopped (and its files removed) when the session ends."""
     yield SANDBOX
     SANDBOX.stop()
-    _STATE_DIR.cleanup()
 
 
 @pytest.fixture
 def campaign(running: RunningCampaign) -> RunningCampaign:
     """The sandbox with fresh data, default settings, no faults and empty logs."""
-    admin = running.admin
-    admin.reset(profiles=PROFILES)
-    admin.clear_faults()
-    admin.set_config(**DEFAULT_SETTINGS)
-    admin.clear_requests()
+    running.restore()
     return running
 
 

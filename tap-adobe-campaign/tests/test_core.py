@@ -6,7 +6,7 @@ import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
-from .conftest import DEFAULT_SETTINGS, PROFILES, SANDBOX, connection
+from .conftest import PROFILES, SANDBOX, connection
 
 #: Small pages, so the standard sync pages through `next.href` several times.
 CONFIG = connection(SANDBOX, page_size=7)
@@ -18,9 +18,7 @@ def fresh_sandbox() -> None:
 
     Module-scoped: the suite syncs once, in its class-scoped `runner` fixture.
     """
-    SANDBOX.admin.reset(profiles=PROFILES)
-    SANDBOX.admin.clear_faults()
-    SANDBOX.admin.set_config(**DEFAULT_SETTINGS)
+    SANDBOX.restore()
 
 
 TestTapAdobeCampaign = get_tap_test_class(

@@ -2,13 +2,17 @@
 
 `start_in_thread(CampaignServeOptions(tmp, ims_port=0, gateway_port=0))` returns once both ports
 listen; `api_session()` then gives a `requests.Session` with a fresh token and the API key, and
-`admin` the test-only controls.
+`admin` the test-only controls. `start_temporary(profiles)` does the same in a temporary state
+directory that `stop()` removes, and `restore()` gives a test fresh data, default settings, no
+faults and an empty request log: what a plugin's test session needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -16,15 +20,22 @@ import requests
 from crm_sandbox.serving import StopOnExit
 
 from .admin_client import CampaignAdmin
+from .config import Settings
+from .seed import SeedSizes
 from .server import CampaignServeOptions, serve
 
 
 class RunningCampaign(StopOnExit):
     """A Campaign sandbox served by a thread of this process."""
 
-    def __init__(self, options: CampaignServeOptions) -> None:
-        """Prepare (not start) the server thread."""
+    def __init__(
+        self,
+        options: CampaignServeOptions,
+        owned_dir: tempfile.TemporaryDirectory[str] | None = None,
+    ) -> None:
+        """Prepare (not start) the server thread; `owned_dir` is removed by `stop()`."""
         self.options = options
+        self._owned_dir = owned_dir
         self.info: dict[str, Any] = {}
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,6 +74,17 @@ class RunningCampaign(StopOnExit):
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(timeout=30)
+        if self._owned_dir is not None:
+            self._owned_dir.cleanup()
+            self._owned_dir = None
+
+    def restore(self) -> None:
+        """Fresh seed data (the sizes it started with), default settings, no faults, empty log."""
+        sizes = self.options.sizes
+        self.admin.reset(sizes.profiles, self.options.seed, projects=sizes.projects)
+        self.admin.clear_faults()
+        self.admin.set_config(**Settings().as_dict())
+        self.admin.clear_requests()
 
     def http_session(self) -> requests.Session:
         """Return a `requests` session trusting the sandbox CA (and ignoring REQUESTS_CA_BUNDLE)."""
@@ -103,3 +125,12 @@ class RunningCampaign(StopOnExit):
 def start_in_thread(options: CampaignServeOptions, timeout: float = 120.0) -> RunningCampaign:
     """Serve IMS + gateway on a background thread; returns once both listen."""
     return RunningCampaign(options).start(timeout)
+
+
+def start_temporary(profiles: int, timeout: float = 120.0) -> RunningCampaign:
+    """Serve on free ports from a temporary state directory that `stop()` removes."""
+    owned = tempfile.TemporaryDirectory(prefix="campaign-sandbox-")
+    options = CampaignServeOptions(
+        Path(owned.name), ims_port=0, gateway_port=0, sizes=SeedSizes(profiles=profiles)
+    )
+    return RunningCampaign(options, owned).start(timeout)
