@@ -16,6 +16,8 @@ if t.TYPE_CHECKING:
 
 SDC_PREFIX = "_sdc_"
 DELETED_AT = "_sdc_deleted_at"
+#: Set by a stream-map expression: true for records the resource's filter now excludes.
+FILTERED_OUT = "_sdc_filtered_out"
 
 
 class RecordRejectedError(Exception):

@@ -9,7 +9,16 @@ import typing as t
 from collections import Counter
 from pathlib import Path
 
-OUTCOMES = ("created", "updated", "unchanged", "deleted", "skipped_deletes", "rejected")
+OUTCOMES = (
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "skipped_deletes",
+    "filtered_out",  # `_sdc_filtered_out` true: not written (no Campaign record, or not deleting)
+    "deleted_filtered_out",  # `_sdc_filtered_out` true: its Campaign record deleted
+    "rejected",
+)
 
 
 class RejectsFile:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from singer_sdk import typing as th
+
+from target_adobe_campaign.options import (
+    OPTION_PROPERTIES,
+    WriteOptions,
+    parse_options,
+    unknown_option_errors,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,8 +49,8 @@ class Route:
     endpoint: str  # `profileAndServicesExt`, ...
     key: str  # the Campaign field holding the CRM id
     links: tuple[Link, ...] = ()
-    create_only_fields: frozenset[str] = frozenset()
     key_filter: KeyFilter | None = None
+    options: WriteOptions = field(default_factory=WriteOptions)
 
     @property
     def path(self) -> str:
@@ -85,11 +92,6 @@ RESOURCES_SETTING = th.Property(
                 "field holding the parent's CRM id}",
             ),
             th.Property(
-                "create_only_fields",
-                th.ArrayType(th.StringType),
-                description="Fields written when a record is created, never updated",
-            ),
-            th.Property(
                 "key_filter",
                 th.ObjectType(
                     th.Property("name", th.StringType, required=True),
@@ -99,10 +101,15 @@ RESOURCES_SETTING = th.Property(
                 "identification key filter, e.g. {name: byExternalId, param: externalId}); "
                 "without it, an ambiguous create is checked by re-reading the resource",
             ),
+            *OPTION_PROPERTIES,
         )
     ),
     required=True,
     description="Stream name -> Campaign resource routing; streams not listed are refused",
+)
+#: The options a `resources` entry may have.
+ENTRY_OPTIONS = frozenset(
+    RESOURCES_SETTING.to_dict()["resources"]["additionalProperties"]["properties"]
 )
 
 
@@ -111,6 +118,7 @@ def parse_routes(resources: Mapping[str, t.Any]) -> tuple[dict[str, Route], list
     routes: dict[str, Route] = {}
     errors: list[str] = []
     for stream, spec in resources.items():
+        errors += unknown_option_errors(stream, spec, ENTRY_OPTIONS)
         resource = spec.get("resource", "")
         if resource != PROFILE and not resource.startswith("cus"):
             errors.append(
@@ -126,14 +134,18 @@ def parse_routes(resources: Mapping[str, t.Any]) -> tuple[dict[str, Route], list
             for name, link in (spec.get("links") or {}).items()
         )
         key_filter = spec.get("key_filter")
+        options, option_errors = parse_options(
+            stream, spec, key=key, link_fields={link.field: link.name for link in links}
+        )
+        errors += option_errors
         routes[stream] = Route(
             stream=stream,
             resource=resource,
             endpoint=spec.get("endpoint") or DEFAULT_ENDPOINT,
             key=key,
             links=links,
-            create_only_fields=frozenset(spec.get("create_only_fields") or ()),
             key_filter=KeyFilter(**key_filter) if key_filter else None,
+            options=options,
         )
     for route in routes.values():
         errors.extend(

@@ -9,8 +9,15 @@ from singer_sdk.sinks import BatchSink
 from tap_adobe_campaign.client import AmbiguousWriteError, NotFoundError, RecordRefusedError
 
 from target_adobe_campaign.keyindex import DuplicateKeyError, Entry
+from target_adobe_campaign.options import (
+    StreamOptionsError,
+    prepare_record,
+    prepare_schema,
+    schema_errors,
+)
 from target_adobe_campaign.payload import (
     DELETED_AT,
+    FILTERED_OUT,
     SDC_PREFIX,
     RecordRejectedError,
     build_payload,
@@ -33,9 +40,12 @@ AMBIGUOUS = "ambiguous"
 
 @dataclass
 class Write:
-    """One call to make: create (POST), update (PATCH the changed fields) or delete."""
+    """One call to make: create (POST), update (PATCH the changed fields) or delete.
 
-    kind: t.Literal["create", "update", "delete"]
+    `delete_filtered_out` deletes a record the stream's filter now excludes.
+    """
+
+    kind: t.Literal["create", "update", "delete", "delete_filtered_out"]
     key: str
     record: dict[str, t.Any]
     body: dict[str, t.Any] | None = None
@@ -60,16 +70,34 @@ class CampaignSink(BatchSink):
         schema: dict,
         key_properties: t.Sequence[str] | None,
     ) -> None:
-        """Resolve the stream's route (unrouted streams never get this far)."""
-        super().__init__(target, stream_name, schema, key_properties)
+        """Resolve the stream's route (unrouted streams never get this far).
+
+        The route's options are checked against the schema, which is widened for the
+        replacement values records will carry when they are validated.
+        """
         self.target = t.cast("TargetAdobeCampaign", target)
         self.route = self.target.routes[stream_name]
+        self.options = self.route.options
+        errors = schema_errors(
+            stream_name,
+            self.options,
+            schema.get("properties") or {},
+            (link.name for link in self.route.links),
+        )
+        if errors:
+            raise StreamOptionsError("; ".join(errors))
+        super().__init__(target, stream_name, prepare_schema(schema, self.options), key_properties)
         self.client = self.target.client
 
     @property
     def include_sdc_metadata_properties(self) -> bool:
         """Always read the metadata: `_sdc_deleted_at` marks deletes (nothing `_sdc_*` is sent)."""
         return True
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Apply the value replacements (after the stream maps), then validate and parse."""
+        prepare_record(record, self.options)
+        return super()._validate_and_parse(record)
 
     @property
     def max_size(self) -> int:
@@ -113,6 +141,8 @@ class CampaignSink(BatchSink):
             entry = index.get(key)
             if record.get(DELETED_AT) is not None:
                 return self._plan_delete(key, record, entry)
+            if record.get(FILTERED_OUT):
+                return self._plan_filtered_out(key, record, entry)
             payload = build_payload(record, self.route, self._parent_pkey)
         except (RecordRejectedError, DuplicateKeyError) as exc:
             self._reject(record, key, str(exc), field=getattr(exc, "field", None))
@@ -123,7 +153,7 @@ class CampaignSink(BatchSink):
             payload.body,
             entry.values,
             key=self.route.key,
-            create_only=self.route.create_only_fields,
+            create_only=self.options.create_only,
         )
         if not changes:
             self.target.summary.add(self.stream_name, "unchanged")
@@ -131,13 +161,22 @@ class CampaignSink(BatchSink):
         return Write("update", key, record, body=changes, entry=entry)
 
     def _plan_delete(self, key: str, record: dict[str, t.Any], entry: Entry | None) -> Write | None:
-        if not self.config.get("apply_deletes", False):
+        if not self.options.applies_deletes(self.config.get("apply_deletes", False)):
             self.target.summary.add(self.stream_name, "skipped_deletes")
             return None
         if entry is None:  # never created, or already deleted
             self.target.summary.add(self.stream_name, "unchanged")
             return None
         return Write("delete", key, record, entry=entry)
+
+    def _plan_filtered_out(
+        self, key: str, record: dict[str, t.Any], entry: Entry | None
+    ) -> Write | None:
+        """Never write it; delete its Campaign record if the stream says so and one exists."""
+        if self.options.delete_filtered_out and entry is not None:
+            return Write("delete_filtered_out", key, record, entry=entry)
+        self.target.summary.add(self.stream_name, "filtered_out")
+        return None
 
     def _parent_pkey(self, link: Link, parent_key: str) -> str | None:
         entry = self.target.key_index(link.stream).get(parent_key)
@@ -171,7 +210,7 @@ class CampaignSink(BatchSink):
             return "rejected"
         except AmbiguousWriteError:
             return AMBIGUOUS
-        return "deleted"
+        return "deleted_filtered_out" if write.kind == "delete_filtered_out" else "deleted"
 
     def _collect(
         self, writes: list[Write], futures: list[Future[str]]
