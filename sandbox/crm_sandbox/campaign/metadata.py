@@ -6,6 +6,8 @@ from typing import Any
 
 from .pkeys import Sealer
 from .schema import (
+    DATE,
+    DATETIME,
     DOUBLE,
     ENUM,
     INTEGER,
@@ -13,6 +15,7 @@ from .schema import (
     LINK,
     RESOURCES,
     Field,
+    Filter,
     Resource,
 )
 
@@ -75,6 +78,13 @@ def resource_type(sealer: Sealer, api: str, resource: Resource, base: str) -> di
     }
 
 
+def _parameter_metadata(resource: Resource, flt: Filter, param: str) -> dict[str, Any]:
+    """Describe a filter parameter, typed like the field its condition compares."""
+    f = resource.lookup(flt.field) if param == flt.params[0] and flt.name != "byText" else None
+    kind = f.kind if f is not None and f.kind in (DATE, DATETIME) else "string"
+    return {"apiName": param, "label": param, "resType": kind, "type": kind}
+
+
 def filters(sealer: Sealer, api: str, resource: Resource, base: str) -> dict[str, Any]:
     """`GET /<api>/resourceType/<type PKey>/filters/`."""
     content = []
@@ -91,10 +101,7 @@ def filters(sealer: Sealer, api: str, resource: Resource, base: str) -> dict[str
                 "formType": "none",
                 "fragmentName": "",
                 "label": flt.label,
-                "metadata": {
-                    p: {"apiName": p, "label": p, "resType": "string", "type": "string"}
-                    for p in flt.params
-                },
+                "metadata": {p: _parameter_metadata(resource, flt, p) for p in flt.params},
                 "name": flt.name,
             }
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .dates import parse_date, parse_datetime
 from .errors import app_error
 from .paging import (
     Order,
@@ -19,7 +20,7 @@ from .paging import (
     with_params,
 )
 from .records import RecordBuilder
-from .schema import STRING, Filter, Resource
+from .schema import DATE, DATETIME, STRING, Filter, Resource
 from .store import q
 
 if TYPE_CHECKING:
@@ -54,9 +55,25 @@ class Listing:
         return next((v for k, v in reversed(self.params) if k == name), None)
 
 
+def _parameter(listing: Listing, flt: Filter) -> str:
+    """Return the filter's parameter as stored (dates normalised), else Campaign's 500."""
+    name = flt.params[0]
+    value = listing.param(name) or ""
+    f = listing.resource.lookup(flt.field)
+    kind = f.kind if f is not None else STRING
+    if kind not in (DATE, DATETIME):
+        return value
+    parsed = parse_date(value) if kind == DATE else parse_datetime(value)
+    if parsed is None and kind == DATETIME and parse_date(value) is not None:
+        parsed = f"{parse_date(value)} 00:00:00.000Z"  # a day stands for its first instant
+    if parsed is None:
+        raise app_error(f"Invalid value '{value}' for the '{name}' parameter.")
+    return parsed
+
+
 def _filter_sql(listing: Listing, flt: Filter) -> tuple[str, list[Any]]:
     if flt.name != "byText":
-        return f"{q(flt.field)} = ?", [listing.param(flt.params[0]) or ""]
+        return f"{q(flt.field)} {flt.operator} ?", [_parameter(listing, flt)]
     text = listing.param("text") or ""
     kind = listing.param("filterType")
     names = [kind] if kind else ["email", "lastName"]

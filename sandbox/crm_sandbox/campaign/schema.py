@@ -74,16 +74,29 @@ class Field:
         return f"{self.prefix}{self.name}"
 
 
+FILTER_OPERATORS = ("=", ">=", "<=", ">", "<")
+
+
 @dataclass(frozen=True)
 class Filter:
-    """A filter usable as a URL segment (`/profile/byEmail?email=…`)."""
+    """A filter usable as a URL segment (`/profile/byEmail?email=…`).
+
+    Its condition is `<field> <operator> <first parameter>` (`byText` searches instead), like
+    the one-rule conditions a tenant defines in a resource's "Filter definition" tab.
+    """
 
     name: str
     label: str
     params: tuple[str, ...]
-    field: str  # field compared (equality), or searched by `byText`
+    field: str  # field compared, or searched by `byText`
     ext_only: bool = False
     custom: bool = False  # defined in the tenant's "Filter definition" tab
+    operator: str = "="
+
+    def __post_init__(self) -> None:
+        """Refuse operators the SQL layer does not know."""
+        if self.operator not in FILTER_OPERATORS:
+            raise ValueError(f"unknown filter operator {self.operator!r}")
 
 
 @dataclass(frozen=True)
@@ -242,6 +255,15 @@ PROFILE = Resource(
             "externalId",
             ext_only=True,
             custom=True,
+        ),
+        Filter(  # this tenant's filter for incremental reads (no OOTB "modified since" exists)
+            "byLastModified",
+            "Modified since",
+            ("lastModified_parameter",),
+            "lastModified",
+            ext_only=True,
+            custom=True,
+            operator=">=",
         ),
     ),
 )
