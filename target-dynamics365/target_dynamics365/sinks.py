@@ -1,8 +1,8 @@
-"""The sinks: Campaign opt-outs → contact `donot*` columns, email events → activity rows.
+"""`DataverseSink` (shared by both sinks) and the opt-out sink (Campaign opt-outs → contacts).
 
-Both share `DataverseSink`: the target's one Dataverse client, the bulk read of contacts, the
-bulk write (`UpdateMultiple` / `UpsertMultiple`, all or nothing) split on refusal to isolate the
-bad rows, and the rejects file.
+`DataverseSink` holds the target's one Dataverse client, the bulk read of contacts, the bulk
+write (`UpdateMultiple`, all or nothing) split on refusal to isolate the bad rows, and the rejects
+file. The email events sink is in `event_sink`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from http import HTTPStatus
 from singer_sdk.sinks import BatchSink
 from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
-from target_dynamics365.events import ACTIVITY_TABLES, ActivityTable, activity_target, event_date
 from target_dynamics365.optouts import changes, contact_fields, desired_values, is_guid
 
 if t.TYPE_CHECKING:
@@ -199,82 +198,3 @@ class OptOutSink(DataverseSink):
                 self.tally_duplicate_merged()
             latest[contact_id] = record
         return latest
-
-
-@dataclass(frozen=True)
-class _Event:
-    table: ActivityTable
-    event_id: str
-    contact_id: str
-    record: dict[str, t.Any]
-
-
-class EmailEventSink(DataverseSink):
-    """Writes the `email_events` stream as activity rows on the contacts' timelines.
-
-    One row per event in the activity table of its `event_type`, upserted on the `acs_eventid`
-    alternate key (`UpsertMultiple`, up to 1000 rows a request), so a replayed event rewrites
-    its row instead of adding one. The batch's contacts are checked in bulk first: events whose
-    contact does not exist go to the rejects file, as do events without a usable id, type,
-    contact id or time. A refused request is split until the refused rows are found.
-    """
-
-    outcomes = ("upserted", "rejected")
-
-    def process_batch(self, context: dict) -> None:
-        """Check the batch's contacts exist, then upsert the events table by table."""
-        events = self._latest_per_event(context.get("records", []))
-        existing = self.read_contacts(sorted({e.contact_id for e in events}))
-        rows: dict[str, list[Row]] = {}
-        for event in events:
-            if event.contact_id not in existing:
-                self.reject(
-                    event.record, event.event_id, f"contact {event.contact_id} does not exist"
-                )
-                continue
-            target = activity_target(event.table, event.record, event.contact_id)
-            rows.setdefault(event.table.upsert_multiple, []).append(
-                Row(event.event_id, target, event.record)
-            )
-        for action, table_rows in rows.items():
-            for chunk in chunks(table_rows, MAX_TARGETS):
-                self.write(action, chunk, "upserted")
-
-    def _latest_per_event(self, records: list[dict[str, t.Any]]) -> list[_Event]:
-        """Keep the last record of each event; reject those that cannot become an activity."""
-        latest: dict[tuple[str, str], _Event] = {}
-        for record in records:
-            event = self._event(record)
-            if event is None:
-                continue
-            key = (event.table.logical_name, event.event_id)
-            if key in latest:
-                self.tally_duplicate_merged()
-            latest[key] = event
-        return list(latest.values())
-
-    def _event(self, record: dict[str, t.Any]) -> _Event | None:
-        event_id = record.get("event_id")
-        if not event_id:
-            self.reject(record, None, "event_id is missing")
-            return None
-        event_id = str(event_id)
-        event_type = record.get("event_type")
-        table = ACTIVITY_TABLES.get(str(event_type))
-        if table is None:
-            types = ", ".join(ACTIVITY_TABLES)
-            self.reject(record, event_id, f"event_type {event_type!r} is not one of {types}")
-            return None
-        external_id = record.get("profile_external_id")
-        if not external_id:
-            self.reject(record, event_id, "profile_external_id is missing: no contact to attach to")
-            return None
-        if not is_guid(str(external_id)):
-            self.reject(record, event_id, "profile_external_id is not a Dynamics 365 contact id")
-            return None
-        try:
-            event_date(record.get("event_time"))
-        except ValueError:
-            self.reject(record, event_id, f"event_time {record.get('event_time')!r} is not a date")
-            return None
-        return _Event(table, event_id, str(external_id).lower(), record)

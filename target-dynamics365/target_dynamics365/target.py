@@ -11,9 +11,10 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_dynamics365.client import DataverseClient, connection_errors
 from tap_dynamics365.tap import TapDynamics365
 
+from target_dynamics365.event_sink import EVENT_BATCH_MAX, EVENT_BATCH_MIN, EmailEventSink
 from target_dynamics365.optouts import DEFAULT_OPT_OUT_MAPPING
 from target_dynamics365.rejects import OUTCOMES, RejectsFile, RunSummary
-from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, EmailEventSink, OptOutSink
+from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, OptOutSink
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-dynamics365.jsonl"
 #: The tap's settings that say how to reach and authenticate to Dataverse.
@@ -63,9 +64,10 @@ def _target_schema() -> dict[str, t.Any]:
         th.Property(
             "batch_size_rows",
             th.IntegerType(minimum=1),
-            default=DEFAULT_BATCH_SIZE,
-            description="Records per batch: one bulk read of the contacts, then at most one "
-            "UpdateMultiple / UpsertMultiple per 1000 rows",
+            description=f"Records per batch. Unset: {DEFAULT_BATCH_SIZE} profiles (one bulk "
+            "read of their contacts, then UpdateMultiple per 1000 changed rows); email events "
+            f"from {EVENT_BATCH_MIN} on, once each table's requests are nearly full of 1000 rows, "
+            f"and at {EVENT_BATCH_MAX} at most",
         ),
     ).to_dict()
     return {

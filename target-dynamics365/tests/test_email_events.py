@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from tap_dynamics365.client import DataverseClient
 from target_dynamics365.target import RecordsRejectedError
 
 from .helpers import client, config, contacts, rejects, run_cli, run_target, writes
@@ -74,6 +73,7 @@ def test_each_event_lands_once_as_its_activity_on_its_contact(admin, tmp_path) -
     admin.clear_requests()
 
     target = run_target(settings, events, "email_events")
+    log = [r for r in admin.requests() if r["app"] == "dataverse"]
 
     found = {kind: activities(entity_set) for kind, entity_set in TABLES.items()}
     assert {kind: sorted(rows) for kind, rows in found.items()} == {
@@ -99,10 +99,10 @@ def test_each_event_lands_once_as_its_activity_on_its_contact(admin, tmp_path) -
     assert (soft["acs_bouncetype"], soft["acs_bouncereason"]) == ("Soft", "Mailbox full")
     assert hard["_regardingobjectid_value"] == ids[2]
 
-    log = admin.requests()
     assert sorted(r["path"].rsplit("/", 2)[-2] for r in writes(log)) == sorted(TABLES.values())
     assert all(r["path"].endswith("UpsertMultiple") for r in writes(log))
-    assert sum(r["method"] == "GET" and r["path"].endswith("/contacts") for r in log) == 1
+    reads = [r["path"].rsplit("/", 1)[-1] for r in log if r["method"] == "GET"]
+    assert reads == ["sdkmessagefilters"]  # one availability check, no contact read
     assert target.summary.streams()["email_events"]["upserted"] == len(events)
     assert rejects(settings) == []
 
@@ -138,53 +138,77 @@ def test_a_late_bounce_update_rewrites_its_row(admin, tmp_path) -> None:
 
 
 def test_unknown_contacts_are_rejected_and_the_run_fails(admin, tmp_path) -> None:
-    (row,) = contacts(1)
-    missing = str(uuid.uuid4())
+    known = [r["contactid"] for r in contacts(3)]
+    missing = [str(uuid.uuid4()), str(uuid.uuid4())]
     settings = config(tmp_path)
     events = [
-        event("snd-ok", "send", row["contactid"].upper()),
-        event("snd-missing", "send", missing),
+        event("snd-ok-0", "send", known[0].upper()),
+        event("snd-missing-0", "send", missing[0]),
+        event("snd-ok-1", "send", known[1]),
+        event("snd-missing-1", "send", missing[1].upper()),
+        event("snd-ok-2", "send", known[2]),
+        # the same unknown contact in another table: rejected without another refusal
+        event("opn-missing-0", "open", missing[0]),
+        event("opn-ok-0", "open", known[0]),
         event("snd-no-profile", "send", ""),
         event("snd-bad-id", "send", "PRF-1"),
-        event("fwd-1", "forward", row["contactid"]),
+        event("fwd-1", "forward", known[0]),
     ]
+    admin.clear_requests()
     result = run_cli(settings, events, tmp_path, "email_events")
 
     assert result.returncode != 0
-    assert "4 record(s) not written to Dynamics 365" in result.stderr
-    assert "Summary email_events: upserted 1, rejected 4" in result.stderr
-    assert list(activities("acs_emailsends")) == ["snd-ok"]
+    assert "6 record(s) not written to Dynamics 365" in result.stderr
+    assert "Summary email_events: upserted 4, rejected 6" in result.stderr
+    assert sorted(activities("acs_emailsends")) == ["snd-ok-0", "snd-ok-1", "snd-ok-2"]
+    assert sorted(activities("acs_emailopens")) == ["opn-ok-0"]
     lines = {line["key"]: line for line in rejects(settings)}
-    assert set(lines) == {"snd-missing", "snd-no-profile", "snd-bad-id", "fwd-1"}
-    assert lines["snd-missing"]["reason"] == f"contact {missing} does not exist"
-    assert lines["snd-missing"]["record"]["profile_external_id"] == missing
+    assert set(lines) == {
+        "snd-missing-0",
+        "snd-missing-1",
+        "opn-missing-0",
+        "snd-no-profile",
+        "snd-bad-id",
+        "fwd-1",
+    }
+    for key, contact_id in (
+        ("snd-missing-0", missing[0]),
+        ("snd-missing-1", missing[1]),
+        ("opn-missing-0", missing[0]),
+    ):
+        line = lines[key]
+        assert line["reason"] == f"contact {contact_id} does not exist in Dynamics 365"
+        assert (line["status"], line["code"]) == (404, "0x80040217")
+        assert line["record"]["event_id"] == key
     assert lines["snd-no-profile"]["reason"].startswith("profile_external_id is missing")
     assert lines["fwd-1"]["reason"].startswith("event_type 'forward' is not one of")
+    # sends: refused for each unknown contact, then written; opens: written at once
+    statuses = [(r["path"].rsplit("/", 2)[-2], r["status"]) for r in writes(admin.requests())]
+    assert sorted(statuses) == sorted(
+        [
+            ("acs_emailsends", 404),
+            ("acs_emailsends", 404),
+            ("acs_emailsends", 204),
+            ("acs_emailopens", 204),
+        ]
+    )
+    assert not [r for r in admin.requests() if r["path"].endswith("/contacts")]
 
 
-def test_a_refused_request_is_split_to_find_the_bad_rows(
-    admin, tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_refused_request_is_split_to_find_the_bad_rows(admin, tmp_path) -> None:
     rows = contacts(8)
-    gone = rows[2]["contactid"]
-    post = DataverseClient.post
-
-    def delete_then_post(self, path, json, **kwargs):  # the contact vanishes after the read
-        if admin.get_row("contacts", gone) is not None:
-            admin.delete_row("contacts", gone)
-        return post(self, path, json, **kwargs)
-
-    monkeypatch.setattr(DataverseClient, "post", delete_then_post)
     settings = config(tmp_path)
     events = [event(f"opn-{i}", "open", r["contactid"]) for i, r in enumerate(rows)]
+    events[2]["campaign_name"] = "C" * 101  # longer than acs_campaignname allows
     with pytest.raises(RecordsRejectedError):
         run_target(settings, events, "email_events")
 
     assert sorted(activities("acs_emailopens")) == [f"opn-{i}" for i in range(8) if i != 2]
     (line,) = rejects(settings)
-    assert (line["key"], line["status"], line["code"]) == ("opn-2", 404, "0x80040217")
+    assert (line["key"], line["status"], line["code"]) == ("opn-2", 400, "0x80044331")
+    assert "acs_campaignname" in line["reason"]
     statuses = [r["status"] for r in writes(admin.requests())]
-    assert (statuses.count(404), statuses.count(204)) == (4, 3)
+    assert (statuses.count(400), statuses.count(204)) == (4, 3)
 
 
 def test_at_most_1000_rows_a_request(admin, tmp_path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
+from target_dynamics365.event_sink import EmailEventSink
 from target_dynamics365.events import ACTIVITY_TABLES, activity_target, event_date
 from target_dynamics365.optouts import (
     DEFAULT_OPT_OUT_MAPPING,
@@ -12,7 +13,7 @@ from target_dynamics365.optouts import (
     desired_values,
     is_guid,
 )
-from target_dynamics365.sinks import EmailEventSink, OptOutSink
+from target_dynamics365.sinks import OptOutSink
 from target_dynamics365.target import TargetDynamics365, UnsupportedStreamError
 
 from .conftest import CONNECTION

@@ -1,0 +1,226 @@
+"""The `email_events` sink: activity rows written optimistically, table by table.
+
+No contact is read first. Each table's rows go out in chunks of up to 1000 (UpsertMultiple, or a
+`$batch` change set where the table lacks it); when Dataverse refuses a chunk because a bound
+contact does not exist, every row of that contact (in any table, for the rest of the run) is
+rejected and the rest is sent again. Other refusals blaming the content name the failing
+operation (change set) or are split in halves until the bad rows are found.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import typing as t
+from collections import Counter
+
+from tap_dynamics365.batch import ChangeSetError
+from tap_dynamics365.client import DataverseAPIError, ForbiddenError
+
+from target_dynamics365.events import ACTIVITY_TABLES, ActivityTable, activity_target, event_date
+from target_dynamics365.optouts import is_guid
+from target_dynamics365.sinks import MAX_TARGETS, ROW_ERRORS, DataverseSink, chunks
+from target_dynamics365.writers import (
+    OBJECT_DOES_NOT_EXIST,
+    EventRow,
+    missing_contact,
+    upsert_multiple_tables,
+    writer_for,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from singer_sdk.target_base import Target
+
+#: Without `batch_size_rows`, a batch closes once it holds this many events and its requests
+#: are (nearly) full, or at EVENT_BATCH_MAX events in any case.
+EVENT_BATCH_MIN = 10_000
+EVENT_BATCH_MAX = 20_000
+MAX_EMPTY_SHARE = 0.5  # requests' worth of unused room tolerated when closing at the minimum
+
+
+def unused_room(counts: Counter[str]) -> float:
+    """Return the requests' worth of room the batch's last chunk per table would leave empty."""
+    return sum(math.ceil(n / MAX_TARGETS) - n / MAX_TARGETS for n in counts.values())
+
+
+class EmailEventSink(DataverseSink):
+    """Writes the `email_events` stream as activity rows on the contacts' timelines.
+
+    One row per event in the activity table of its `event_type`, upserted on the `acs_eventid`
+    alternate key, so a replayed event rewrites its row instead of adding one. Events without a
+    usable id, type, contact id or time, and events of contacts that do not exist, go to the
+    rejects file.
+    """
+
+    outcomes = ("upserted", "rejected")
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        """Start with no known-missing contacts and no table checked yet."""
+        super().__init__(target, stream_name, schema, key_properties)
+        self.missing_contacts: set[str] = set()
+        self._bulk_tables: set[str] | None = None
+        self._bulk_lock = threading.Lock()
+        self._fill: Counter[str] = Counter()
+
+    # --- batching ------------------------------------------------------------------------
+
+    @property
+    def max_size(self) -> int:
+        """`batch_size_rows`, else EVENT_BATCH_MIN events."""
+        return self.batch_size_rows or EVENT_BATCH_MIN
+
+    @property
+    def is_full(self) -> bool:
+        """`batch_size_rows` events when set; else full requests from EVENT_BATCH_MIN on."""
+        size = self.current_size
+        if self.batch_size_rows:
+            return size >= self.batch_size_rows
+        if size >= EVENT_BATCH_MAX:
+            return True
+        return size >= EVENT_BATCH_MIN and unused_room(self._fill) <= MAX_EMPTY_SHARE
+
+    def start_batch(self, context: dict) -> None:
+        """Count the new batch's events per type from zero."""
+        self._fill = Counter()
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """Keep the record for the batch and count it under its type."""
+        super().process_record(record, context)
+        self._fill[str(record.get("event_type"))] += 1
+
+    # --- writing -------------------------------------------------------------------------
+
+    def process_batch(self, context: dict) -> None:
+        """Write the batch's events table by table, in chunks of up to 1000 rows."""
+        rows: dict[str, list[EventRow]] = {}
+        tables: dict[str, ActivityTable] = {}
+        for event_type, table, row in self._latest_per_event(context.get("records", [])):
+            tables[event_type] = table
+            rows.setdefault(event_type, []).append(row)
+        for event_type, table_rows in rows.items():
+            for chunk in chunks(table_rows, MAX_TARGETS):
+                self.send(tables[event_type], chunk)
+
+    def supports_upsert_multiple(self, table: ActivityTable) -> bool:
+        """Whether `table` has UpsertMultiple; asked once per run for the four tables."""
+        with self._bulk_lock:
+            if self._bulk_tables is None:
+                all_tables = ACTIVITY_TABLES.values()
+                self._bulk_tables = upsert_multiple_tables(self.client, all_tables)
+                for other in all_tables:
+                    if other.logical_name not in self._bulk_tables:
+                        self.logger.info(
+                            "%s has no UpsertMultiple: writing it with $batch change sets",
+                            other.logical_name,
+                        )
+            return table.logical_name in self._bulk_tables
+
+    def send(self, table: ActivityTable, rows: Sequence[EventRow]) -> None:
+        """Write `rows` to `table`, isolating refused rows; count the written ones."""
+        pending = list(rows)
+        write = writer_for(self.supports_upsert_multiple(table))
+        while True:
+            pending = self._without_missing_contacts(pending)
+            if not pending:
+                return
+            try:
+                write(self.client, table, pending)
+            except ForbiddenError:
+                raise
+            except DataverseAPIError as exc:
+                if exc.status not in ROW_ERRORS:
+                    raise
+                contact = missing_contact(exc)
+                if contact is not None and any(row.contact_id == contact for row in pending):
+                    self.missing_contacts.add(contact)
+                    continue
+                index = exc.index if isinstance(exc, ChangeSetError) else None
+                if index is not None and index < len(pending):
+                    self._reject_row(pending.pop(index), exc)
+                    continue
+                if len(pending) == 1:
+                    self._reject_row(pending[0], exc)
+                    return
+                middle = len(pending) // 2
+                self.send(table, pending[:middle])
+                self.send(table, pending[middle:])
+                return
+            self.target.summary.add(self.stream_name, "upserted", len(pending))
+            return
+
+    def _without_missing_contacts(self, rows: list[EventRow]) -> list[EventRow]:
+        """Reject the rows of contacts known not to exist; return the others."""
+        if not self.missing_contacts:
+            return rows
+        kept = []
+        for row in rows:
+            if row.contact_id in self.missing_contacts:
+                self.reject(
+                    row.record,
+                    row.event_id,
+                    f"contact {row.contact_id} does not exist in Dynamics 365",
+                    status=404,
+                    code=OBJECT_DOES_NOT_EXIST,
+                )
+            else:
+                kept.append(row)
+        return kept
+
+    def _reject_row(self, row: EventRow, exc: DataverseAPIError) -> None:
+        self.reject(row.record, row.event_id, exc.error_message, status=exc.status, code=exc.code)
+
+    # --- records → rows ------------------------------------------------------------------
+
+    def _latest_per_event(
+        self, records: list[dict[str, t.Any]]
+    ) -> list[tuple[str, ActivityTable, EventRow]]:
+        """Keep the last record of each event; reject those that cannot become an activity."""
+        latest: dict[tuple[str, str], tuple[str, ActivityTable, EventRow]] = {}
+        for record in records:
+            event = self._event(record)
+            if event is None:
+                continue
+            _, table, row = event
+            key = (table.logical_name, row.event_id)
+            if key in latest:
+                self.tally_duplicate_merged()
+            latest[key] = event
+        return list(latest.values())
+
+    def _event(self, record: dict[str, t.Any]) -> tuple[str, ActivityTable, EventRow] | None:
+        event_id = record.get("event_id")
+        if not event_id:
+            self.reject(record, None, "event_id is missing")
+            return None
+        event_id = str(event_id)
+        event_type = str(record.get("event_type"))
+        table = ACTIVITY_TABLES.get(event_type)
+        if table is None:
+            types = ", ".join(ACTIVITY_TABLES)
+            self.reject(
+                record, event_id, f"event_type {record.get('event_type')!r} is not one of {types}"
+            )
+            return None
+        external_id = record.get("profile_external_id")
+        if not external_id:
+            self.reject(record, event_id, "profile_external_id is missing: no contact to attach to")
+            return None
+        if not is_guid(str(external_id)):
+            self.reject(record, event_id, "profile_external_id is not a Dynamics 365 contact id")
+            return None
+        try:
+            event_date(record.get("event_time"))
+        except ValueError:
+            self.reject(record, event_id, f"event_time {record.get('event_time')!r} is not a date")
+            return None
+        contact_id = str(external_id).lower()
+        row = EventRow(event_id, contact_id, activity_target(table, record, contact_id), record)
+        return event_type, table, row
