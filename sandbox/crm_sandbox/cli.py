@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .campaign.config import GATEWAY_PORT, IMS_PORT
+from .campaign.config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT
 from .campaign.runtime import Runtime as CampaignRuntime
 from .campaign.seed import SeedSizes as CampaignSizes
 from .campaign.seed import seed as seed_campaign
@@ -82,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     _port(serve_cmd, "dataverse", DATAVERSE_PORT)
     _port(serve_cmd, "ims", IMS_PORT)
     _port(serve_cmd, "gateway", GATEWAY_PORT)
+    _port(serve_cmd, "events", EVENTS_PORT)
     serve_cmd.add_argument("--reseed", action="store_true", help="reseed even if data matches")
+    serve_cmd.add_argument(
+        "--no-activity-tables",
+        action="store_true",
+        help="Dataverse org without Adobe's solution: no acs_email* activity tables",
+    )
     seed_cmd = commands.add_parser("seed", help="(re)create the sample data without serving")
     _add_seed_options(seed_cmd)
     args = parser.parse_args(argv)
@@ -99,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         dataverse_port=args.dataverse_port,
         ims_port=args.ims_port,
         gateway_port=args.gateway_port,
+        events_port=args.events_port,
         sizes=_sizes(args),
         campaign_sizes=_campaign_sizes(args),
         seed=args.seed,
         reseed=args.reseed,
+        no_activity_tables=args.no_activity_tables,
     )
     run(serve(options))
     return 0

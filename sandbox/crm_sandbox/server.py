@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .campaign import server as campaign_server
-from .campaign.config import GATEWAY_PORT, IMS_PORT
+from .campaign.config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT
 from .campaign.runtime import Runtime as CampaignRuntime
 from .campaign.seed import SeedSizes as CampaignSizes
 from .clock import Clock
@@ -39,14 +39,19 @@ class ServeOptions:
     dataverse_port: int = DATAVERSE_PORT
     ims_port: int = IMS_PORT
     gateway_port: int = GATEWAY_PORT
+    events_port: int = EVENTS_PORT
     sizes: SeedSizes = field(default_factory=SeedSizes)
     campaign_sizes: CampaignSizes = field(default_factory=CampaignSizes)
     seed: int = 42
     reseed: bool = False
+    no_activity_tables: bool = False  # Dataverse without the four acs_email* tables
 
 
 async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:
-    """Serve all four apps until `stop` is set (or SIGINT/SIGTERM when `stop` is None)."""
+    """Serve every app until `stop` is set (or SIGINT/SIGTERM when `stop` is None).
+
+    Entra, Dataverse, IMS, the Campaign gateway and I/O Events, each on its own port.
+    """
     state_dir = options.state_dir.resolve()
     tls = ensure_certificates(state_dir)
     endpoints_file = state_dir / ENDPOINTS_FILE
@@ -58,14 +63,23 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
             options.dataverse_port,
             options.ims_port,
             options.gateway_port,
+            options.events_port,
         )
     ]
     clock = Clock()
     dv = DataverseRuntime(
-        state_dir, entra_url=local_url(socks[0]), resource_url=local_url(socks[1]), clock=clock
+        state_dir,
+        entra_url=local_url(socks[0]),
+        resource_url=local_url(socks[1]),
+        clock=clock,
+        no_activity_tables=options.no_activity_tables,
     )
     cp = CampaignRuntime(
-        state_dir, ims_url=local_url(socks[2]), gateway_url=local_url(socks[3]), clock=clock
+        state_dir,
+        ims_url=local_url(socks[2]),
+        gateway_url=local_url(socks[3]),
+        events_url=local_url(socks[4]),
+        clock=clock,
     )
 
     def ready() -> None:

@@ -57,6 +57,8 @@ class CampaignEndpoints:
     client_secret: str
     scopes: str  # comma-separated
     admin_url: str
+    journal_url: str  # I/O Events journaling endpoint (own port), needs x-ims-org-id
+    ims_org_id: str  # IMS org of the credential (`…@AdobeOrg`)
     admin: CampaignAdmin = field(compare=False, repr=False)
 
 
@@ -95,6 +97,8 @@ class Sandbox(StopOnExit):
             client_secret=cp["client_secret"],
             scopes=cp["scopes"],
             admin_url=cp["admin_url"],
+            journal_url=cp["journal_url"],
+            ims_org_id=cp["ims_org_id"],
             admin=CampaignAdmin(cp["admin_url"], self.ca_file),
         )
 
@@ -124,8 +128,14 @@ class Sandbox(StopOnExit):
         return {f"{prefix}_{key}": value for key, value in values.items()}
 
     def tap_campaign_env(self) -> dict[str, str]:
-        """Environment variables configuring tap-adobe-campaign (`TAP_ADOBE_CAMPAIGN_*`)."""
-        return self._campaign_env("TAP_ADOBE_CAMPAIGN")
+        """Environment variables configuring tap-adobe-campaign (`TAP_ADOBE_CAMPAIGN_*`).
+
+        The target's plus the I/O Events journal URL and the IMS org id.
+        """
+        env = self._campaign_env("TAP_ADOBE_CAMPAIGN")
+        env["TAP_ADOBE_CAMPAIGN_EVENTS_JOURNAL_URL"] = self.campaign.journal_url
+        env["TAP_ADOBE_CAMPAIGN_IMS_ORG_ID"] = self.campaign.ims_org_id
+        return env
 
     def target_campaign_env(self) -> dict[str, str]:
         """Environment variables configuring target-adobe-campaign (`TARGET_ADOBE_CAMPAIGN_*`)."""
@@ -166,14 +176,16 @@ def launch(
     dataverse_port: int = 0,
     ims_port: int = 0,
     gateway_port: int = 0,
+    events_port: int = 0,
     **opts: Any,
 ) -> Sandbox:
     """Start `crm-sandbox serve` (both vendors) on free ports and wait until it listens.
 
     Extra keyword options map to CLI flags (`accounts=10` → `--accounts 10`, `profiles=500` →
-    `--profiles 500`, `reseed=True` → `--reseed`; None and False are left out). Campaign
-    profiles default to `contacts`. Without `state_dir` a temporary directory is used and
-    removed on stop().
+    `--profiles 500`, `reseed=True` → `--reseed`, `no_activity_tables=True` →
+    `--no-activity-tables`, an org without the four `acs_email*` tables; None and False are
+    left out). Campaign profiles default to `contacts`. Without `state_dir` a temporary
+    directory is used and removed on stop().
     """
     owned = state_dir is None
     path = Path(tempfile.mkdtemp(prefix="crm-sandbox-")) if owned else Path(str(state_dir))
@@ -199,6 +211,8 @@ def launch(
         str(ims_port),
         "--gateway-port",
         str(gateway_port),
+        "--events-port",
+        str(events_port),
     ]
     cmd += cli_flags(opts)
     log = (path / "sandbox.log").open("ab")

@@ -65,7 +65,10 @@ def test_campaign_env_reaches_the_api(sandbox: Sandbox) -> None:
         )
     )
     tap = {k.removeprefix("TAP_"): v for k, v in sandbox.tap_campaign_env().items()}
+    journal_url = tap.pop("ADOBE_CAMPAIGN_EVENTS_JOURNAL_URL")
+    assert tap.pop("ADOBE_CAMPAIGN_IMS_ORG_ID") == "SANDBOXORG0000000000@AdobeOrg"
     assert tap == {k.removeprefix("TARGET_"): v for k, v in env.items()}
+    assert journal_url == sandbox.campaign.journal_url
     session = http_session(sandbox)
     token = session.post(
         env["TARGET_ADOBE_CAMPAIGN_IMS_URL"] + "/ims/token/v3",
@@ -109,3 +112,35 @@ def test_stop_with_keep_alive_connections_is_quick_and_logs_no_error(tmp_path) -
     assert "graceful shutdown" not in log, log
     assert sb.process.returncode == 0
     assert elapsed < 0.9
+
+
+def test_journal_listens_on_its_own_port(sandbox: Sandbox) -> None:
+    c = sandbox.campaign
+    info = json.loads((sandbox.state_dir / "endpoints.json").read_text())["campaign"]
+    assert info["journal_url"] == c.journal_url
+    assert info["ims_org_id"] == c.ims_org_id
+    assert c.journal_url.endswith(
+        "/events/organizations/98765/integrations/43210/a1e57c3e-0000-4000-8000-000000000001"
+    )
+    assert c.journal_url.split("/")[2] not in (
+        c.api_base_url.split("/")[2],
+        c.ims_url.split("/")[2],
+    )
+    session = http_session(sandbox)
+    token = session.post(
+        c.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "scope": c.scopes,
+        },
+        timeout=30,
+    ).json()["access_token"]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": c.client_id,
+        "x-ims-org-id": c.ims_org_id,
+    }
+    resp = session.get(c.journal_url, headers=headers, timeout=30)
+    assert resp.status_code in (200, 204), resp.text

@@ -1,5 +1,9 @@
 """Test-only admin API under `/_sandbox` on the gateway port (plugins never call it).
 
+Marketing routes (`/deliveries`, `/deliveries/<name>/late-bounces`, `/deliveries/<name>/tracking`,
+`/logs/<table>`, `/journal`) simulate sends and recipients' reactions (see `marketing`) and show
+the logs and the I/O Events journal.
+
 Row mutations stand for activity inside Campaign (a recipient opts out, a marketer edits a
 profile): they go through the same validation and store methods as the REST API, so they stamp
 `lastModified` and opt-out change times, but cost no engine calls.
@@ -7,6 +11,7 @@ profile): they go through the same validation and store methods as the REST API,
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -15,7 +20,9 @@ from starlette.routing import Route
 
 from crm_sandbox.admin import PREFIX, common_routes, json_body, json_response, problem
 
+from . import marketing
 from .errors import CampaignError
+from .logschema import TABLES
 from .metadata import EXT
 from .records import builder
 from .resources import link_resolver, record_id
@@ -133,7 +140,54 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
             return problem(400, str(exc))
         return json_response(admin_row(rt, resource, updated or current))
 
+    async def deliveries(request: Request) -> Response:
+        if request.method == "GET":
+            return json_response(marketing.deliveries(rt))
+        try:
+            spec = marketing.SendSpec(**await json_body(request))
+            return json_response(marketing.simulate_send(rt, spec), 201)
+        except (TypeError, ValueError) as exc:
+            return problem(400, str(exc))
+
+    async def late_bounces(request: Request) -> Response:
+        try:
+            body = await json_body(request)
+            name = request.path_params["name"]
+            return json_response(marketing.late_bounces(rt, name, **body))
+        except (TypeError, ValueError) as exc:
+            return problem(400, str(exc))
+
+    async def tracking(request: Request) -> Response:
+        try:
+            body = await json_body(request)
+            return json_response(marketing.track(rt, request.path_params["name"], **body), 201)
+        except (TypeError, ValueError) as exc:
+            return problem(400, str(exc))
+
+    async def logs(request: Request) -> Response:
+        table = request.path_params["table"]
+        if table not in TABLES or table.startswith("_"):
+            return problem(404, f"unknown table; one of {', '.join(TABLES[:-1])}")
+        where = list(request.query_params.multi_items())
+        sql = f"SELECT * FROM {q(table)}"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{q(k)} = ?" for k, _ in where)
+        try:
+            cur = rt.store.conn.execute(sql + " ORDER BY id LIMIT 10000", [v for _, v in where])
+        except sqlite3.OperationalError as exc:
+            return problem(400, str(exc))
+        names = [d[0] for d in cur.description]
+        return json_response([dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+
+    async def journal(request: Request) -> Response:
+        return json_response(rt.journal.stats())
+
     return [
+        Route(f"{PREFIX}/deliveries", deliveries, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/deliveries/{{name}}/late-bounces", late_bounces, methods=["POST"]),
+        Route(f"{PREFIX}/deliveries/{{name}}/tracking", tracking, methods=["POST"]),
+        Route(f"{PREFIX}/logs/{{table}}", logs),
+        Route(f"{PREFIX}/journal", journal),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/state", state),
         Route(f"{PREFIX}/engine-calls", engine_calls, methods=["GET", "DELETE"]),

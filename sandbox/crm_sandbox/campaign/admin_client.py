@@ -65,8 +65,121 @@ class CampaignAdmin(AdminClient):
         """Answer 502, 503 or 504 to the next `count` requests (`when="after"`: once handled)."""
         return self.add_fault(str(status), count=count, path=path, method=method, when=when)
 
+    def inject_journal_fault(
+        self, kind: str = "503", count: int | None = 1, *, retry_after: int = 1
+    ) -> list[dict[str, Any]]:
+        """Fault on the I/O Events journal: "429", "502", "503", "504", "latency" or "drop"."""
+        return self.add_fault(kind, count=count, retry_after=retry_after, app="events")
+
+    # marketing data and the I/O Events journal
+    def simulate_send(
+        self,
+        delivery: str,
+        *,
+        profiles: int | None = None,
+        external_ids: list[str] | None = None,
+        label: str | None = None,
+        campaign: str = "SandboxCampaign",
+        campaign_label: str | None = None,
+        mirror_page_url: str | None = None,
+        seed: int = 1,
+        hard_bounce_rate: float = 0.0,
+        soft_bounce_rate: float = 0.0,
+        open_rate: float = 0.0,
+        click_rate: float = 0.0,
+        unsubscribe_rate: float = 0.0,
+        mirror_page_rate: float = 0.0,
+        urls: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Send delivery `delivery` (e.g. "DM190") and simulate reactions; logs + journal events.
+
+        Targets the first `profiles` eligible profiles (email and externalId set, not opted out)
+        or the profiles of `external_ids`. Bounce rates are shares of the targeted profiles,
+        `open_rate`/`mirror_page_rate` of sent messages, `click_rate`/`unsubscribe_rate` of
+        opened ones. Returns `delivery`, `targeted`, `left_out` (external ids not targeted),
+        `counts` and `by_external_id` (per kind: sent, hard_bounce, soft_bounce, open, click,
+        optout, mirror_page) and `journal_events`.
+        """
+        body: dict[str, Any] = {
+            "delivery": delivery,
+            "profiles": profiles,
+            "external_ids": external_ids,
+            "label": label,
+            "campaign": campaign,
+            "campaign_label": campaign_label,
+            "seed": seed,
+            "hard_bounce_rate": hard_bounce_rate,
+            "soft_bounce_rate": soft_bounce_rate,
+            "open_rate": open_rate,
+            "click_rate": click_rate,
+            "unsubscribe_rate": unsubscribe_rate,
+            "mirror_page_rate": mirror_page_rate,
+            "urls": urls or [],
+        }
+        if mirror_page_url is not None:
+            body["mirror_page_url"] = mirror_page_url
+        result: dict[str, Any] = self._call("POST", "/deliveries", body)
+        return result
+
+    def late_bounces(
+        self,
+        delivery: str,
+        count: int = 1,
+        *,
+        failure_type: str = "hard",
+        reason: int | None = None,
+        external_ids: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Turn sent logs of `delivery` into failed ones now (asynchronous bounces).
+
+        The first `count` sent logs, or those of `external_ids`; `failure_type` "hard", "soft"
+        or "ignored"; `reason` a failureReason code (default: 1 User unknown for hard). Returns
+        `count`, `bounced` ([{broadLogId, externalId}]) and `journal_events`.
+        """
+        body = {
+            "count": count,
+            "failure_type": failure_type,
+            "reason": reason,
+            "external_ids": external_ids,
+        }
+        result: dict[str, Any] = self._call("POST", f"/deliveries/{delivery}/late-bounces", body)
+        return result
+
+    def track(
+        self, delivery: str, external_id: str, kind: str, *, url: str | None = None
+    ) -> dict[str, Any]:
+        """Record one tracking event now: kind "open", "click", "optout" or "mirror_page".
+
+        "optout" also sets the profile's blackListEmail. Returns the trackingLogRcp row.
+        """
+        body = {"external_id": external_id, "kind": kind, "url": url}
+        result: dict[str, Any] = self._call("POST", f"/deliveries/{delivery}/tracking", body)
+        return result
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every delivery (nmsDelivery columns plus `campaign` and `campaignLabel`)."""
+        result: list[dict[str, Any]] = self._call("GET", "/deliveries")
+        return result
+
+    def log_rows(self, table: str, **equals: str) -> list[dict[str, Any]]:
+        """Rows of nmsOperation, nmsDelivery, broadLogRcp or trackingLogRcp (Adobe's names).
+
+        Columns with a hyphen need `**{"delivery-id": "1"}`.
+        """
+        result: list[dict[str, Any]] = self._call("GET", f"/logs/{table}", **equals)
+        return result
+
+    def journal(self) -> dict[str, Any]:
+        """Journal state: count, by_type, oldest/newest/end position, purged_through, retention."""
+        result: dict[str, Any] = self._call("GET", "/journal")
+        return result
+
     # settings
     def set_config(self, **settings: Any) -> dict[str, Any]:
-        """Change settings: token_lifetime, big_table_threshold, absolute_hrefs, tps_limit."""
+        """Change settings.
+
+        token_lifetime, big_table_threshold, absolute_hrefs, tps_limit, journal_retention_days,
+        journal_absolute_links.
+        """
         result: dict[str, Any] = self._call("PATCH", "/config", settings)
         return result

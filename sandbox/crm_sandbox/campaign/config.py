@@ -15,6 +15,17 @@ OTHER_CLIENT_SECRET = "sandbox-other-secret"
 
 IMS_PORT = 8445
 GATEWAY_PORT = 8446
+EVENTS_PORT = 8447  # Adobe I/O Events (events.adobe.io): the journaling API
+
+# The sandbox's one I/O Events registration (consumer org, project/integration, registration).
+EVENTS_CONSUMER_ORG = "98765"
+EVENTS_INTEGRATION = "43210"
+EVENTS_REGISTRATION = "a1e57c3e-0000-4000-8000-000000000001"
+JOURNAL_PATH = (
+    f"/events/organizations/{EVENTS_CONSUMER_ORG}/integrations/{EVENTS_INTEGRATION}"
+    f"/{EVENTS_REGISTRATION}"
+)
+EVENTS_PROVIDER = "5c1bd7e6-0000-4000-8000-00000000ca4d"  # the Campaign event provider (ours)
 
 # Scopes a Developer Console project with the Adobe Campaign API typically holds (community lists).
 CREDENTIAL_SCOPES = frozenset(
@@ -73,6 +84,8 @@ class Settings:
     big_table_threshold: int = 100_000  # XtkBigTableThreshold
     absolute_hrefs: bool = True  # False: hrefs relative to the API base, like old ACS docs
     tps_limit: int = 0  # requests per second and API key before 429050; 0 = unlimited
+    journal_retention_days: int = 7  # I/O Events journal retention (sandbox clock)
+    journal_absolute_links: bool = False  # Link headers absolute (Adobe's are host-relative)
 
     def update(self, values: dict[str, Any]) -> None:
         """Set the given fields (unknown names raise KeyError, bad values ValueError)."""

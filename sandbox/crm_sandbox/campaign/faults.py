@@ -20,14 +20,14 @@ def throttled(retry_after: int) -> CampaignError:
 
 @dataclass
 class Fault(FaultRule[CampaignError]):
-    """A Campaign fault rule on "gateway" or "ims".
+    """A Campaign fault rule on "gateway", "ims" or "events" (the I/O Events journal).
 
     Kinds: "429" (`429050`), "502", "503", "504", "latency", "drop"; "before" or "after" the
     request is handled (see `crm_sandbox.faults`).
     """
 
     KINDS: ClassVar[tuple[str, ...]] = ("429", "502", "503", "504", "latency", "drop")
-    APPS: ClassVar[tuple[str, ...]] = ("gateway", "ims")
+    APPS: ClassVar[tuple[str, ...]] = ("gateway", "ims", "events")
 
     app: str = "gateway"
 

@@ -1,8 +1,9 @@
 """Run the Campaign sandbox on a background thread of this process (tests, notebooks).
 
-`start_in_thread(CampaignServeOptions(tmp, ims_port=0, gateway_port=0))` returns once both ports
-listen; `api_session()` then gives a `requests.Session` with a fresh token and the API key, and
-`admin` the test-only controls. `start_temporary(profiles)` does the same in a temporary state
+`start_in_thread(CampaignServeOptions(tmp, ims_port=0, gateway_port=0, events_port=0))` returns
+once the IMS, gateway and I/O Events ports listen; `api_session()` then gives a
+`requests.Session` with a fresh token and the API key, `journal_session()` one for the journal,
+and `admin` the test-only controls. `start_temporary(profiles)` does the same in a temporary state
 directory that `stop()` removes, and `restore()` gives a test fresh data, default settings, no
 faults and an empty request log: what a plugin's test session needs.
 """
@@ -108,6 +109,18 @@ class RunningCampaign(StopOnExit):
         resp.raise_for_status()
         return str(resp.json()["access_token"])
 
+    def journal_session(self) -> requests.Session:
+        """Return a session with the headers the I/O Events journaling API wants."""
+        session = self.http_session()
+        session.headers.update(
+            {
+                "Authorization": f"Bearer {self.token()}",
+                "x-api-key": self.info["client_id"],
+                "x-ims-org-id": self.info["ims_org_id"],
+            }
+        )
+        return session
+
     def api_session(self) -> requests.Session:
         """Return a session carrying a fresh token, the API key and Adobe's sample headers."""
         session = self.http_session()
@@ -131,6 +144,10 @@ def start_temporary(profiles: int, timeout: float = 120.0) -> RunningCampaign:
     """Serve on free ports from a temporary state directory that `stop()` removes."""
     owned = tempfile.TemporaryDirectory(prefix="campaign-sandbox-")
     options = CampaignServeOptions(
-        Path(owned.name), ims_port=0, gateway_port=0, sizes=SeedSizes(profiles=profiles)
+        Path(owned.name),
+        ims_port=0,
+        gateway_port=0,
+        events_port=0,
+        sizes=SeedSizes(profiles=profiles),
     )
     return RunningCampaign(options, owned).start(timeout)

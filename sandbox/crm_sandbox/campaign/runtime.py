@@ -7,9 +7,10 @@ from pathlib import Path
 from crm_sandbox.clock import Clock
 from crm_sandbox.requestlog import RequestLog
 
-from .config import GATEWAY_PORT, IMS_PORT, ORGANIZATION, Settings
+from .config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT, JOURNAL_PATH, ORGANIZATION, Settings
 from .engine_calls import EngineCalls
 from .faults import TpsLimiter, new_faults
+from .journal import Journal
 from .paging import LineStarts
 from .pkeys import Sealer
 from .store import Store
@@ -27,6 +28,7 @@ class Runtime:
         *,
         ims_url: str = f"https://localhost:{IMS_PORT}",
         gateway_url: str = f"https://localhost:{GATEWAY_PORT}",
+        events_url: str = f"https://localhost:{EVENTS_PORT}",
         settings: Settings | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -35,6 +37,7 @@ class Runtime:
         self.state_dir = state_dir
         self.ims_url = ims_url
         self.gateway_url = gateway_url
+        self.events_url = events_url
         self.clock = clock or Clock()
         self.settings = settings or Settings()
         self.sealer = Sealer(state_dir / "campaign-pkey-secret.bin")
@@ -45,11 +48,17 @@ class Runtime:
         self.tps = TpsLimiter(self.clock)
         self.engine_calls = EngineCalls()
         self.requests = RequestLog(self.clock, "client_id")
+        self.journal = Journal(self)
 
     @property
     def api_url(self) -> str:
         """Absolute API base: `https://localhost:8446/sandbox-org/campaign`."""
         return f"{self.gateway_url}/{ORGANIZATION}/campaign"
+
+    @property
+    def journal_url(self) -> str:
+        """The journaling endpoint of the sandbox's event registration (events.adobe.io)."""
+        return f"{self.events_url}{JOURNAL_PATH}"
 
     @property
     def href_base(self) -> str:

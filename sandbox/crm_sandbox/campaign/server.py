@@ -23,12 +23,15 @@ from .admin import PREFIX, build_admin_routes
 from .config import (
     CLIENT_ID,
     CLIENT_SECRET,
+    CREDENTIALS,
+    EVENTS_PORT,
     GATEWAY_PORT,
     IMS_PORT,
     ORGANIZATION,
     SCOPE,
     Settings,
 )
+from .events import build_events_app
 from .gateway import build_gateway_app
 from .ims import build_ims_app
 from .runtime import Runtime
@@ -45,15 +48,16 @@ class CampaignServeOptions:
     host: str = "127.0.0.1"
     ims_port: int = IMS_PORT  # 0 = any free port
     gateway_port: int = GATEWAY_PORT
+    events_port: int = EVENTS_PORT
     sizes: SeedSizes = field(default_factory=SeedSizes)
     seed: int = 42
     reseed: bool = False
     settings: Settings = field(default_factory=Settings)
 
 
-def build_apps(rt: Runtime) -> tuple[Starlette, Starlette]:
-    """(IMS app, gateway app with the admin API) for a runtime."""
-    return build_ims_app(rt), build_gateway_app(rt, build_admin_routes(rt))
+def build_apps(rt: Runtime) -> tuple[Starlette, Starlette, Starlette]:
+    """(IMS app, gateway app with the admin API, I/O Events app) for a runtime."""
+    return build_ims_app(rt), build_gateway_app(rt, build_admin_routes(rt)), build_events_app(rt)
 
 
 def ensure_seeded(rt: Runtime, sizes: SeedSizes, seed_value: int, *, force: bool = False) -> None:
@@ -68,6 +72,8 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
     This is campaign-endpoints.json and the `campaign` section of endpoints.json.
     `api_base_url` is the gateway root (the plugins' setting); the API base is `api_url`.
     `gateway_url` and `scope` repeat `api_base_url` and `scopes` under their first names.
+    `journal_url` is the I/O Events journaling endpoint (its own port, `events_url`), called
+    with `x-ims-org-id: <ims_org_id>`.
     """
     return {
         "ca_file": str(tls.ca_file),
@@ -82,6 +88,9 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
         "scopes": SCOPE,
         "scope": SCOPE,
         "admin_url": f"{rt.gateway_url}{PREFIX}",
+        "events_url": rt.events_url,
+        "journal_url": rt.journal_url,
+        "ims_org_id": CREDENTIALS[0].ims_org,
     }
 
 
@@ -93,17 +102,19 @@ async def serve(
 ) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM when `stop` is None).
 
-    Once both ports listen, writes campaign-endpoints.json in the state dir and calls
+    Once all three ports listen, writes campaign-endpoints.json in the state dir and calls
     `on_ready(endpoints)`; the file is removed on exit.
     """
     state_dir = options.state_dir.resolve()
     tls = ensure_certificates(state_dir)
     ims_sock = bind(options.host, options.ims_port)
     gateway_sock = bind(options.host, options.gateway_port)
+    events_sock = bind(options.host, options.events_port)
     rt = Runtime(
         state_dir,
         ims_url=local_url(ims_sock),
         gateway_url=local_url(gateway_sock),
+        events_url=local_url(events_sock),
         settings=options.settings,
     )
     endpoints_file = state_dir / ENDPOINTS_FILE
@@ -116,8 +127,8 @@ async def serve(
 
     try:
         ensure_seeded(rt, options.sizes, options.seed, force=options.reseed)
-        ims_app, gateway_app = build_apps(rt)
-        apps = [(ims_app, ims_sock), (gateway_app, gateway_sock)]
+        ims_app, gateway_app, events_app = build_apps(rt)
+        apps = [(ims_app, ims_sock), (gateway_app, gateway_sock), (events_app, events_sock)]
         await serve_apps(apps, tls, stop or stop_on_signals(), ready)
     finally:
         endpoints_file.unlink(missing_ok=True)

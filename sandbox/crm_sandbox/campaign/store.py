@@ -17,6 +17,7 @@ from typing import Any
 from crm_sandbox.clock import Clock
 from crm_sandbox.seeding import swap_in
 
+from . import logschema
 from .dates import stamp
 from .pkeys import Sealer
 from .schema import (
@@ -127,11 +128,16 @@ class Store:
                 for stmt in index_statements(resource):
                     conn.execute(stmt)
         conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+        logschema.create_tables(conn)
 
     def meta(self, key: str) -> str | None:
         """Return a value of the sandbox's own key/value table (seed parameters)."""
         row = self.conn.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value of the sandbox's own key/value table."""
+        self.conn.execute("INSERT OR REPLACE INTO _meta (key, value) VALUES (?, ?)", (key, value))
 
     # --- rows -------------------------------------------------------------------------------
 

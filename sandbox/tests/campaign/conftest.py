@@ -22,7 +22,12 @@ def serve_campaign(
 ) -> Iterator[RunningCampaign]:
     """Serve IMS + gateway on free ports with fresh data until the generator is closed."""
     options = CampaignServeOptions(
-        tmp_path_factory.mktemp("campaign"), ims_port=0, gateway_port=0, sizes=sizes, seed=seed
+        tmp_path_factory.mktemp("campaign"),
+        ims_port=0,
+        gateway_port=0,
+        events_port=0,
+        sizes=sizes,
+        seed=seed,
     )
     with start_in_thread(options) as running:
         yield running
