@@ -1,4 +1,4 @@
-"""Streams: Campaign profiles, read through the shared `CampaignClient`."""
+"""Streams on the shared `CampaignClient`: the base class and Campaign profiles."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
 
-from tap_adobe_campaign.dates import from_campaign_datetime
+from tap_adobe_campaign.dates import from_campaign_datetime, to_campaign_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
@@ -50,7 +50,7 @@ class NextHrefPaginator(BaseHATEOASPaginator):
         return self._next_href()
 
 
-class CampaignStream(RESTStream):
+class ClientStream(RESTStream):
     """Plugs the tap's shared `CampaignClient` into the SDK's REST machinery.
 
     Session (TLS, gateway headers), authenticator, timeout and the retry policy all come
@@ -58,9 +58,8 @@ class CampaignStream(RESTStream):
     """
 
     def __init__(self, tap: Tap, client: CampaignClient, **kwargs: t.Any) -> None:
-        """Keep the shared client; `path` is the resource under the API root."""
+        """Keep the shared client."""
         self.client = client
-        self._next_href: str | None = None
         super().__init__(tap, **kwargs)
 
     @property
@@ -99,9 +98,22 @@ class CampaignStream(RESTStream):
         """No extra jitter: the wait generator jitters its own waits, not `Retry-After`."""
         return value
 
+
+class CampaignStream(ClientStream):
+    """A Campaign REST collection, paged through the `next.href` Campaign returns."""
+
+    def __init__(self, tap: Tap, client: CampaignClient, **kwargs: t.Any) -> None:
+        """`path` is the resource under the API root."""
+        self._next_href: str | None = None
+        super().__init__(tap, client, **kwargs)
+
     def get_new_paginator(self) -> NextHrefPaginator:
         """Follow `next.href`."""
         return NextHrefPaginator(lambda: self._next_href)
+
+    def first_page_path(self, context: Context | None) -> str:
+        """Path of the first page under the API root: the resource (and any filter)."""
+        return self.path
 
     def first_page_params(self, context: Context | None) -> dict[str, t.Any]:
         """Query of the first page (`_forcePagination` and `_lineCount` are always added)."""
@@ -117,7 +129,8 @@ class CampaignStream(RESTStream):
             "_forcePagination": "true",
             "_lineCount": self.config.get("page_size", 500),
         }
-        return HTTPRequest(url=self.client.url(self.path, query))
+        context = page.stream_context
+        return HTTPRequest(url=self.client.url(self.first_page_path(context), query))
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         """Yield the page's records and remember where the next page is."""
@@ -172,49 +185,79 @@ class ProfilesStream(CampaignStream):
 
     The key is `externalId`: Adobe says PKeys must never be stored outside Campaign, and a
     profile without an `externalId` (created in Campaign) has no CRM counterpart, so it is
-    skipped (and counted in the log). Campaign has no "modified since" filter, so profiles
-    are read newest first (`_order=lastModified desc`) and paging stops at the first profile
-    older than the bookmark. Profiles modified at the bookmark's very millisecond are read
-    again.
+    skipped (and counted in the log).
+
+    Profiles are read oldest change first (`_order=lastModified`, `_forcePagination=true`),
+    so the SDK checkpoints as it goes and an interrupted run resumes from its last bookmark.
+    Campaign has no out-of-the-box "modified since" filter: with `modified_since_filter` and
+    `modified_since_parameter` (a custom filter defined in the tenant, condition
+    `lastModified >= parameter`) only changed profiles are read; without them the whole
+    resource is read and rows older than the bookmark are skipped. Profiles modified at the
+    bookmark's very millisecond are read again (`>=`); loaders upsert on `externalId`.
     """
 
     name = "profiles"
     primary_keys = ("externalId",)
     replication_key = "lastModified"
-    is_sorted = False  # newest first; the bookmark is the maximum, written at the end
+    is_sorted = True  # _order=lastModified ascending: resumable mid-stream
     schema = PROFILE_SCHEMA
 
     def __init__(self, tap: Tap, client: CampaignClient, resource: str) -> None:
         """Read profiles from `resource` (`profileAndServicesExt/profile` shows custom fields)."""
         self._bookmark: datetime.datetime | None = None
         self._unlinked = 0
+        self._older = 0
         super().__init__(tap, client, path=resource)
 
+    @property
+    def _filter(self) -> tuple[str, str] | None:
+        """The tenant's "modified since" custom filter and its parameter, when configured."""
+        name = self.config.get("modified_since_filter")
+        parameter = self.config.get("modified_since_parameter")
+        return (name, parameter) if name and parameter else None
+
+    def first_page_path(self, context: Context | None) -> str:
+        """`<resource>/<modified_since_filter>` once there is a bookmark, else the resource."""
+        if self._filter and self._bookmark:
+            return f"{self.path.rstrip('/')}/{self._filter[0]}"
+        return self.path
+
     def first_page_params(self, context: Context | None) -> dict[str, t.Any]:
-        """Newest first."""
-        return {"_order": "lastModified desc"}
+        """Oldest change first; the filter's parameter is the bookmark in Campaign's format."""
+        params: dict[str, t.Any] = {"_order": "lastModified"}
+        if self._filter and self._bookmark:
+            params[self._filter[1]] = to_campaign_datetime(self._bookmark)
+        return params
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Read from the newest profile back to the bookmark (or start_date)."""
+        """Read from the bookmark (or start_date) on, oldest change first."""
         self._bookmark = self.get_starting_timestamp(context)
-        self._unlinked = 0
+        self._unlinked = self._older = 0
         yield from super().get_records(context)
         if self._unlinked:
             self.logger.info("Skipped %d profiles without an externalId", self._unlinked)
+        if self._older:
+            self.logger.info(
+                "Skipped %d profiles modified before the bookmark %s (set "
+                "modified_since_filter/modified_since_parameter to have Campaign filter them)",
+                self._older,
+                self._bookmark,
+            )
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        """Yield the page; stop paging once it reaches back past the bookmark."""
-        for row in super().parse_response(response):
-            modified = from_campaign_datetime(row.get("lastModified"))
-            if self._bookmark and modified and modified < self._bookmark:
-                self._next_href = None
-                return
-            yield row
+        """Yield the page's profiles; once they are written, checkpoint (STATE) the page."""
+        yield from super().parse_response(response)
+        # Runs when the SDK asks for the next record: the page's records are written.
+        self._write_state_message()
 
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
         """Keep schema fields; Campaign's empty values `""` → null, its dates → ISO 8601."""
+        modified = from_campaign_datetime(row.get("lastModified"))
+        if self._bookmark and modified and modified < self._bookmark:
+            self._older += 1
+            return None
         if not row.get("externalId"):
             self._unlinked += 1
             return None

@@ -44,6 +44,8 @@ def connection(campaign: RunningCampaign, **overrides: t.Any) -> dict[str, t.Any
         "ims_url": info["ims_url"],
         "api_base_url": info["api_base_url"],
         "ca_bundle": info["ca_file"],
+        "events_journal_url": info["journal_url"],
+        "ims_org_id": info["ims_org_id"],
         "max_retries": 2,
         **overrides,
     }
@@ -52,3 +54,15 @@ def connection(campaign: RunningCampaign, **overrides: t.Any) -> dict[str, t.Any
 def gateway_requests(campaign: RunningCampaign, app: str = "gateway") -> list[dict[str, t.Any]]:
     """The sandbox's request log for one app."""
     return [r for r in campaign.admin.requests() if r["app"] == app]
+
+
+def profiles_only(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A catalog selecting the profiles stream alone."""
+    from tap_adobe_campaign.tap import TapAdobeCampaign
+
+    catalog = TapAdobeCampaign(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if not entry["breadcrumb"]:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == "profiles"
+    return catalog

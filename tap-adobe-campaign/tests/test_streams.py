@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import typing as t
 
 from tap_adobe_campaign.dates import from_campaign_datetime
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
-from .conftest import connection, gateway_requests
+from .conftest import connection, gateway_requests, profiles_only
 
 if t.TYPE_CHECKING:
     from crm_sandbox.campaign.inprocess import RunningCampaign
 
 
-def sync(campaign: RunningCampaign, capsys, state: dict | None = None) -> tuple[list, dict]:
-    """Run the tap; return its records and final state."""
+def sync_states(
+    campaign: RunningCampaign, capsys, state: dict | None = None, **config
+) -> tuple[list, list]:
+    """Run the tap (profiles only); return its records and every STATE it wrote."""
+    settings = connection(campaign, page_size=10, **config)
     capsys.readouterr()
-    TapAdobeCampaign(config=connection(campaign, page_size=10), state=state).sync_all()
+    TapAdobeCampaign(config=settings, state=state, catalog=profiles_only(settings)).sync_all()
     messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     records = [m["record"] for m in messages if m["type"] == "RECORD"]
     states = [m["value"] for m in messages if m["type"] == "STATE"]
+    return records, states
+
+
+def sync(campaign: RunningCampaign, capsys, state: dict | None = None) -> tuple[list, dict]:
+    """Run the tap (profiles only); return its records and final state."""
+    records, states = sync_states(campaign, capsys, state)
     return records, states[-1]
+
+
+def bookmark_of(state: dict) -> str | None:
+    return state.get("bookmarks", {}).get("profiles", {}).get("replication_key_value")
 
 
 def linked_profiles(campaign: RunningCampaign) -> dict[str, dict]:
@@ -42,11 +56,15 @@ def test_a_full_read_above_the_big_table_threshold_reads_every_profile(campaign,
     assert first["PKey"] == expected[first["externalId"]]["PKey"]
     assert first["lastModified"].endswith("+00:00")  # ISO 8601, from "… .mmmZ"
     assert "href" not in first
+    pages = gateway_requests(campaign)
+    assert all("_order=lastModified&" in p["query"] for p in pages[:1])
     modified = [r["lastModified"] for r in records]
-    assert modified == sorted(modified, reverse=True)  # newest first
+    assert modified == sorted(modified)  # oldest change first
 
 
-def test_an_incremental_run_returns_only_changed_profiles_with_opt_outs(campaign, capsys) -> None:
+def test_an_incremental_run_returns_only_changed_profiles_with_opt_outs(
+    campaign, capsys, caplog
+) -> None:
     _, state = sync(campaign, capsys)
     bookmark = state["bookmarks"]["profiles"]["replication_key_value"]
     profiles = linked_profiles(campaign)
@@ -57,7 +75,8 @@ def test_an_incremental_run_returns_only_changed_profiles_with_opt_outs(campaign
     admin.update_row("profile", profiles[renamed]["PKey"], {"lastName": "Renamed"})
     admin.clear_requests()
 
-    records, state = sync(campaign, capsys, state)
+    with caplog.at_level(logging.INFO):
+        records, state = sync(campaign, capsys, state)
     at_bookmark = {  # read again: modified at the bookmark's very millisecond
         k
         for k, p in profiles.items()
@@ -69,7 +88,8 @@ def test_an_incremental_run_returns_only_changed_profiles_with_opt_outs(campaign
     assert changed[opted_out]["ccpaOptOut"] is True
     assert changed[renamed]["blackListEmail"] is False
     assert changed[renamed]["lastName"] == "Renamed"
-    assert len(gateway_requests(campaign)) == 1  # stopped at the bookmark on the first page
+    assert len(gateway_requests(campaign)) == 6  # no filter configured: every page is read
+    assert "profiles modified before the bookmark" in caplog.text
     assert state["bookmarks"]["profiles"]["replication_key_value"] > bookmark
 
 
@@ -83,3 +103,49 @@ def test_empty_values_are_emitted_as_null(campaign, capsys) -> None:
     assert record["birthDate"] is None
     assert record["firstName"] is None
     assert record["gender"] == "unknown"
+
+
+def test_each_page_is_checkpointed_and_a_run_resumes_from_the_last_one(campaign, capsys) -> None:
+    records, states = sync_states(campaign, capsys)
+    marks = [bookmark_of(s) for s in states if bookmark_of(s)]
+    assert len(marks) >= 6  # after each of the 6 pages, and at the end
+    assert marks == sorted(marks)
+    # a run stopped after page 2 resumes from page 2's last profile: nothing is lost
+    second_page_mark = marks[1]
+    resumed, _ = sync_states(
+        campaign,
+        capsys,
+        {
+            "bookmarks": {
+                "profiles": {
+                    "replication_key": "lastModified",
+                    "replication_key_value": second_page_mark,
+                }
+            }
+        },
+    )
+    expected = [r["externalId"] for r in records if r["lastModified"] >= second_page_mark]
+    assert [r["externalId"] for r in resumed] == expected
+
+
+def test_with_the_tenants_modified_since_filter_only_changed_profiles_are_read(
+    campaign, capsys
+) -> None:
+    _, states = sync_states(campaign, capsys)
+    profiles = linked_profiles(campaign)
+    changed = sorted(profiles)[:3]
+    for external_id in changed:
+        campaign.admin.update_row("profile", profiles[external_id]["PKey"], {"lastName": "New"})
+    campaign.admin.clear_requests()
+    records, _ = sync_states(
+        campaign,
+        capsys,
+        states[-1],
+        modified_since_filter="byLastModified",
+        modified_since_parameter="lastModified_parameter",
+    )
+    assert set(changed) <= {r["externalId"] for r in records}
+    assert len(records) < 10  # changed ones (+ any at the bookmark's millisecond): one page
+    (request,) = gateway_requests(campaign)
+    assert request["path"].endswith("/profileAndServicesExt/profile/byLastModified")
+    assert "lastModified_parameter=" in request["query"]
