@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import batch, metadata, query, writes
+from . import batch, metadata, metadata_writes, query, writes
 from .config import BUSINESS_UNIT_ID, ORGANIZATION_ID, TENANT_ID, app_by_client_id
 from .csdl import csdl
 from .errors import RESOURCE_NOT_FOUND, DataverseError
@@ -97,10 +97,14 @@ async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiRespon
         return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"}, body)
     if name == "EntityDefinitions" and req.method == "GET":
         return metadata.entity_definitions(req, rt.store.tables, key_text, rest)
+    if name == "EntityDefinitions" and req.method == "POST":
+        return metadata_write(rt, req, key_text, rest)
     if name == "GlobalOptionSetDefinitions" and req.method == "GET":
         return metadata.global_option_set_definitions(req, rt.store.tables, key_text, rest)
     if name == "sdkmessagefilters" and req.method == "GET" and key_text is None and not rest:
-        return metadata.sdk_message_filters(req, rt.store.tables)
+        return metadata.sdk_message_filters(
+            req, rt.store.tables, rt.settings.bulk_messages_disabled
+        )
     table = table_by_entity_set(name, rt.store.tables)
     if table is None:
         raise not_found(name)
@@ -121,6 +125,19 @@ async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiRespon
         if rest[0].startswith("Microsoft.Dynamics.CRM.") and action in writes.MULTIPLE:
             return writes.multiple(rt, req, table, action)
     raise not_found(rest[0] if rest else name)
+
+
+def metadata_write(
+    rt: Runtime, req: ApiRequest, key_text: str | None, rest: list[str]
+) -> ApiResponse:
+    """POST EntityDefinitions, EntityDefinitions(<key>)/Attributes or .../Keys."""
+    if key_text is None and not rest:
+        return metadata_writes.create_entity(rt, req)
+    if key_text is not None and rest == ["Attributes"]:
+        return metadata_writes.create_attribute(rt, req, key_text)
+    if key_text is not None and rest == ["Keys"]:
+        return metadata_writes.create_key(rt, req, key_text)
+    raise not_found(rest[-1] if rest else "EntityDefinitions")
 
 
 async def run_batch(rt: Runtime, req: ApiRequest) -> ApiResponse:
@@ -220,9 +237,14 @@ def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starl
                     service_root=rt.service_root,
                 )
                 if request.method == "GET":
+                    if rt.store.keys_due():
+                        async with rt.write_lock:
+                            rt.store.activate_due_keys()
                     resp = await dispatch(rt, req, segments)
                 else:
                     async with rt.write_lock:  # one writer; a `$batch` holds it for all its parts
+                        if rt.store.keys_due():
+                            rt.store.activate_due_keys()
                         resp = await dispatch(rt, req, segments)
             except DataverseError as error:
                 resp = error_response(error)

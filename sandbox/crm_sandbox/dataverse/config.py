@@ -47,6 +47,11 @@ APPS: tuple[RegisteredApp, ...] = (
 )
 TENANTS = frozenset(app.tenant_id for app in APPS)
 
+# Customization prefixes of the sandbox's solution publishers: `new` (the default publisher)
+# and `acs` (ours for the Adobe Campaign email event tables). Custom tables, columns and keys
+# created through the Web API must start with one of them followed by `_`.
+PUBLISHER_PREFIXES = ("new", "acs")
+
 
 def app_by_client_id(client_id: str) -> RegisteredApp | None:
     """Find a registered app by its application (client) id."""
@@ -77,6 +82,12 @@ class Settings:
 
     token_lifetime: int = 3599  # expires_in of issued access tokens
     expire_change_tracking_in_days: int = 7  # Organization.ExpireChangeTrackingInDays
+    # Seconds (sandbox clock) an alternate key created through the Web API stays Pending
+    # before its index job makes it Active.
+    key_index_delay_seconds: float = 2.0
+    # Tables whose CreateMultiple/UpdateMultiple/UpsertMultiple messages are unavailable
+    # (logical names), on top of the tables that never support them.
+    bulk_messages_disabled: list[str] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
 
     def as_dict(self) -> dict[str, Any]:

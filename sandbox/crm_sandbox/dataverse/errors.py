@@ -13,6 +13,18 @@ REQUESTS_LIMIT = "0x80072322"
 EXECUTION_TIME_LIMIT = "0x80072321"
 CONCURRENCY_LIMIT = "0x80072326"
 BAD_REQUEST = "0x80060888"
+# Metadata writes (Microsoft's "Web service error codes" list: name, then code).
+INVALID_METADATA = "0x8004023a"  # InvalidMetadata
+DUPLICATE_NAME = "0x80047010"  # DuplicateName
+DUPLICATE_ATTRIBUTE = "0x80060304"  # DuplicateAttributePhysicalName
+DUPLICATE_PRIMARY_NAME = "0x8004701e"  # DuplicatePrimaryNameAttribute
+INVALID_NAME_PREFIX = "0x80044366"  # InvalidNamePrefix
+INVALID_PRIMARY_FIELD_TYPE = "0x8004700e"  # InvalidPrimaryFieldType
+INVALID_PRIMARY_FIELD_FOR_ACTIVITY = "0x8004f127"  # InvalidPrimaryFieldForActivity
+INVALID_OWNERSHIP = "0x8004700d"  # InvalidOwnershipTypeMask
+ENTITY_KEY_NAME_EXISTS = "0x80060893"  # EntityKeyNameExists
+ENTITY_KEY_ATTRIBUTES_EXIST = "0x80060894"  # EntityKeyWithSelectedAttributesExists
+ENTITY_KEY_NOT_DEFINED = "0x80060890"  # EntityKeyNotDefined
 
 
 class DataverseError(Exception):

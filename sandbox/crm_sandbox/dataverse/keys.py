@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BAD_REQUEST, DataverseError
+from .errors import BAD_REQUEST, ENTITY_KEY_NOT_DEFINED, DataverseError
 from .schema import Table
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -37,6 +38,21 @@ def invalid_key(table: Table) -> DataverseError:
         "names and number of key properties match the declared or alternate key properties for "
         f"the resource '{resource}'.",
     )
+
+
+def check_key_active(table: Table, columns: Iterable[str]) -> None:
+    """Reject a created alternate key whose index job has not made it Active (yet).
+
+    The platform answers EntityKeyNotDefined while a key is Pending (or Failed): the key is
+    declared in metadata but not usable.
+    """
+    if frozenset(columns) in {frozenset(k) for k in table.inactive_keys}:
+        raise DataverseError(
+            400,
+            ENTITY_KEY_NOT_DEFINED,
+            f"The specified key attributes are not a defined key for the {table.logical_name} "
+            "entity",
+        )
 
 
 def _value(raw: str) -> Any:
@@ -80,6 +96,7 @@ def parse_key(table: Table, text: str) -> EntityKey:
         if not is_guid(pk):
             raise invalid_key(table)
         return EntityKey(id=pk, text=pk)
+    check_key_active(table, pairs)
     if tuple(sorted(pairs)) not in {tuple(sorted(k)) for k in table.alternate_keys}:
         raise invalid_key(table)
     return EntityKey(values=pairs, text=text)

@@ -11,11 +11,11 @@ derived from `schema.py`. No paging (the metadata API has none).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 from typing import Any
 
-from .config import stable_id
+from .config import PUBLISHER_PREFIXES, stable_id
 from .errors import RESOURCE_NOT_FOUND, DataverseError
 from .metafilter import (
     compile_meta_filter,
@@ -46,6 +46,7 @@ from .schema import (
     UNIQUEIDENTIFIER,
     BooleanOptionSet,
     Column,
+    KeyDefinition,
     Option,
     OptionSet,
     Table,
@@ -106,14 +107,38 @@ def entity_definition(table: Table) -> dict[str, Any]:
         "IsAuditEnabled": _managed(False, "canmodifyauditsettings"),
         "OwnershipType": table.ownership,
         "TableType": "Standard",
-        "HasActivities": not table.is_activity,
+        "HasActivities": table.allows_activities,
         "HasNotes": True,
         "IsLogicalEntity": False,
-        "Keys": [list(k) for k in table.alternate_keys],
     }
 
 
-ENTITY_FIELDS = set(entity_definition(TABLES[0])) - {"Keys"} | {"Attributes"}
+ENTITY_FIELDS = set(entity_definition(TABLES[0])) | {"Attributes", "Keys"}
+NAVIGATION = frozenset({"Attributes", "Keys"})
+
+
+def key_definition(table: Table, key: KeyDefinition) -> dict[str, Any]:
+    """EntityKeyMetadata of an alternate key, with its EntityKeyIndexStatus."""
+    owner = f"{table.logical_name}.{key.logical_name}"
+    return {
+        "MetadataId": stable_id("key", table.logical_name, key.logical_name),
+        "HasChanged": None,
+        "SchemaName": key.schema_name,
+        "LogicalName": key.logical_name,
+        "EntityLogicalName": table.logical_name,
+        "KeyAttributes": list(key.attributes),
+        "DisplayName": label(key.display_name or key.schema_name, owner),
+        "EntityKeyIndexStatus": key.status,
+        "IsManaged": not table.created,
+        "IsCustomizable": _managed(True, "iscustomizable"),
+        "IntroducedVersion": "1.0",
+        "IsSecondaryKey": False,
+        "IsExportKey": False,
+        "IsSynchronous": False,
+    }
+
+
+KEY_FIELDS = set(key_definition(TABLES[0], KeyDefinition("x", ("x",))))
 
 
 # --- attributes -------------------------------------------------------------------------------
@@ -160,7 +185,8 @@ def _base_attribute(
         "@odata.type": f"#{NS}.{odata_type(column)}",
         "MetadataId": stable_id("attribute", owner),
         "LogicalName": column.logical_name,
-        "SchemaName": column.logical_name if table.is_custom else column.logical_name.title(),
+        "SchemaName": column.schema_name
+        or (column.logical_name if table.is_custom else column.logical_name.title()),
         "EntityLogicalName": table.logical_name,
         "AttributeType": column.attribute_type,
         "AttributeTypeName": {"Value": column.attribute_type_name},
@@ -168,7 +194,8 @@ def _base_attribute(
         "ColumnNumber": number,
         "DisplayName": label(column.display_name, owner),
         "Description": label("", f"{owner}.description"),
-        "IsCustomAttribute": table.is_custom and column.logical_name.startswith("new_"),
+        "IsCustomAttribute": column.logical_name.split("_", 1)[0] in PUBLISHER_PREFIXES
+        and "_" in column.logical_name,
         "IsPrimaryId": column.is_primary_id,
         "IsPrimaryName": column.is_primary_name,
         "IsValidForRead": column.valid_for_read,
@@ -365,7 +392,8 @@ def _aliases(req: ApiRequest) -> dict[str, str]:
     return {k: v for k, v in req.query if k.startswith("@")}
 
 
-def _find_table(tables: Sequence[Table], key: str) -> Table:
+def find_table(tables: Sequence[Table], key: str) -> Table:
+    """Find a table by `LogicalName='x'` or MetadataId (404 0x80040217 otherwise)."""
     match = _KEY.match(key.strip())
     name, value = (match.group(1), match.group(2)) if match else (None, key)
     for table in tables:
@@ -394,28 +422,31 @@ def entity_definitions(
 ) -> ApiResponse:
     """GET EntityDefinitions[(key)][/Attributes[(key)][/cast]]."""
     if rest:
-        if key is None or rest[0].split("(", 1)[0] != "Attributes":
+        segment = rest[0].split("(", 1)[0]
+        if key is None or segment not in NAVIGATION:
             raise _segment(rest[0])
-        return attributes(req, _find_table(tables, key), rest)
+        if segment == "Keys":
+            return entity_keys(req, find_table(tables, key), rest)
+        return attributes(req, find_table(tables, key), rest)
     fields = parse_select_list(req.param("$select"), ENTITY_FIELDS, "EntityMetadata")
     expand = parse_expand(req.param("$expand"))
     for name in expand:
-        if name != "Attributes":
+        if name not in NAVIGATION:
             raise missing_property("EntityMetadata", name)
 
     def render(table: Table) -> dict[str, Any]:
-        body = select(entity_definition(table), [f for f in fields or [] if f != "Attributes"])
-        if not fields:
-            body.pop("Keys", None)
+        body = select(entity_definition(table), [f for f in fields or [] if f not in NAVIGATION])
         if "Attributes" in expand:
             opts = expand["Attributes"]
             body["Attributes"] = _attribute_list(
                 req, table, None, opts.get("$select"), opts.get("$filter")
             )
+        if "Keys" in expand:
+            body["Keys"] = _key_list(table, expand["Keys"].get("$select"))
         return body
 
     if key is not None:
-        table = _find_table(tables, key)
+        table = find_table(tables, key)
         return json_response(
             {
                 "@odata.context": _context(req, "EntityDefinitions", fields, entity=True),
@@ -430,6 +461,39 @@ def entity_definitions(
     ]
     return json_response(
         {"@odata.context": _context(req, "EntityDefinitions", fields), "value": values}
+    )
+
+
+def _key_list(table: Table, select_text: str | None) -> list[dict[str, Any]]:
+    fields = parse_select_list(select_text, KEY_FIELDS, "EntityKeyMetadata")
+    return [select(key_definition(table, k), fields) for k in table.keys]
+
+
+def entity_keys(req: ApiRequest, table: Table, rest: list[str]) -> ApiResponse:
+    """GET EntityDefinitions(key)/Keys[(LogicalName='k' or MetadataId)]."""
+    if len(rest) > 1:
+        raise _segment(rest[1])
+    head = rest[0]
+    path = f"EntityDefinitions(LogicalName='{table.logical_name}')/Keys"
+    fields = parse_select_list(req.param("$select"), KEY_FIELDS, "EntityKeyMetadata")
+    if head == "Keys":
+        values = _key_list(table, req.param("$select"))
+        return json_response({"@odata.context": _context(req, path, fields), "value": values})
+    key = head[len("Keys(") : -1] if head.startswith("Keys(") and head.endswith(")") else ""
+    match = _KEY.match(key)
+    name, value = (match.group(1), match.group(2)) if match else (None, key)
+    for definition in (key_definition(table, k) for k in table.keys):
+        if (name == "LogicalName" and definition["LogicalName"] == value) or (
+            name is None and definition["MetadataId"] == value.lower()
+        ):
+            body = select(definition, fields)
+            return json_response(
+                {"@odata.context": _context(req, path, fields, entity=True), **body}
+            )
+    raise DataverseError(
+        404,
+        "0x80040217",
+        f"Could not find entity key with key {key} on entity {table.logical_name}.",
     )
 
 
@@ -570,12 +634,19 @@ MULTIPLE_MESSAGES = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
 MESSAGES = ("Create", "Update", "Delete", "Retrieve", "RetrieveMultiple", *MULTIPLE_MESSAGES)
 
 
-def sdk_message_filter_rows(tables: Sequence[Table]) -> list[dict[str, Any]]:
+def supports_multiple(table: Table, disabled: Collection[str] = ()) -> bool:
+    """Are CreateMultiple/UpdateMultiple/UpsertMultiple available on `table`?"""
+    return table.supports_multiple and table.logical_name not in disabled
+
+
+def sdk_message_filter_rows(
+    tables: Sequence[Table], disabled: Collection[str] = ()
+) -> list[dict[str, Any]]:
     """List the sdkmessagefilter rows (message x table) the sandbox supports."""
     rows = []
     for table in tables:
         for message in MESSAGES:
-            if message in MULTIPLE_MESSAGES and not table.supports_multiple:
+            if message in MULTIPLE_MESSAGES and not supports_multiple(table, disabled):
                 continue
             rows.append(
                 {
@@ -592,9 +663,11 @@ def sdk_message_filter_rows(tables: Sequence[Table]) -> list[dict[str, Any]]:
     return rows
 
 
-def sdk_message_filters(req: ApiRequest, tables: Sequence[Table]) -> ApiResponse:
+def sdk_message_filters(
+    req: ApiRequest, tables: Sequence[Table], disabled: Collection[str] = ()
+) -> ApiResponse:
     """GET sdkmessagefilters?$filter=sdkmessageid/name eq 'X' and primaryobjecttypecode eq 'y'."""
-    rows = sdk_message_filter_rows(tables)
+    rows = sdk_message_filter_rows(tables, disabled)
     known = set(rows[0]) - {"sdkmessageid"} | {"sdkmessageid"}
     node = compile_meta_filter(req.param("$filter"), _aliases(req))
     select_text = req.param("$select")

@@ -90,6 +90,7 @@ class Column:
     default: object = None
     precision: int | None = None  # Decimal/Money/Double
     regarding_of: str = ""  # an activity's `regardingobjectid`: the activity table's logical name
+    schema_name: str = ""  # SchemaName as created (derived from the logical name when empty)
 
     @property
     def attribute_type_name(self) -> str:
@@ -131,6 +132,32 @@ class Column:
         return next(n for n, ts in self.navigation_properties().items() if target in ts)
 
 
+KEY_PENDING = "Pending"
+KEY_ACTIVE = "Active"
+KEY_FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class KeyDefinition:
+    """An alternate key created through the Web API (EntityKeyMetadata) and its index status.
+
+    `ready_at` is the sandbox time at which the background index job finishes: until then the
+    key is `Pending` (declared but unusable); then `Active`, or `Failed` when existing rows
+    violate it.
+    """
+
+    schema_name: str
+    attributes: tuple[str, ...]
+    display_name: str = ""
+    status: str = KEY_PENDING
+    ready_at: float = 0.0
+
+    @property
+    def logical_name(self) -> str:
+        """LogicalName: the schema name in lower case."""
+        return self.schema_name.lower()
+
+
 @dataclass(frozen=True)
 class Table:
     """One Dataverse table (EntityMetadata)."""
@@ -148,7 +175,11 @@ class Table:
     object_type_code: int = 0
     supports_multiple: bool = True  # CreateMultiple/UpdateMultiple/UpsertMultiple available
     ownership: str = "UserOwned"  # OwnershipType; UserOwned tables have `ownerid`
-    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+    schema: str = ""  # SchemaName as created through the Web API (derived when empty)
+    created: bool = False  # created through the Web API (persisted in the state dir)
+    has_activities: bool | None = None  # HasActivities; None = every non-activity table
+    key_definitions: tuple[KeyDefinition, ...] = ()  # keys created through the Web API
+    _by_name: dict[str, Column] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         """Index columns by logical name and by Web API read name."""
@@ -163,7 +194,9 @@ class Table:
 
     @property
     def schema_name(self) -> str:
-        """SchemaName: the logical name with the publisher-style capitalisation."""
+        """SchemaName: as created, else the logical name with publisher-style capitalisation."""
+        if self.schema:
+            return self.schema
         if self.is_custom:
             prefix, _, rest = self.logical_name.partition("_")
             return f"{prefix}_{rest.capitalize()}"
@@ -172,6 +205,29 @@ class Table:
     def column(self, name: str) -> Column | None:
         """Find a column by logical name or read name (`_x_value`)."""
         return self._by_name.get(name)
+
+    @property
+    def keys(self) -> tuple[KeyDefinition, ...]:
+        """Every alternate key: the seeded ones (always Active) and the created ones."""
+        created = {k.attributes for k in self.key_definitions}
+        seeded = tuple(
+            KeyDefinition(f"{self.logical_name}_{'_'.join(key)}", key, status=KEY_ACTIVE)
+            for key in self.alternate_keys
+            if key not in created
+        )
+        return seeded + self.key_definitions
+
+    @property
+    def inactive_keys(self) -> tuple[tuple[str, ...], ...]:
+        """Attribute sets of created keys that are not (yet) usable."""
+        return tuple(k.attributes for k in self.key_definitions if k.status != KEY_ACTIVE)
+
+    @property
+    def allows_activities(self) -> bool:
+        """HasActivities: activities can be regarding rows of this table."""
+        if self.has_activities is not None:
+            return self.has_activities
+        return not self.is_activity
 
 
 # --- option sets -------------------------------------------------------------------------------
@@ -207,7 +263,7 @@ def _boolean(table: str, name: str, display: str, true: str, false: str, **kw: o
     )
 
 
-def _state_status(table: str) -> tuple[Column, Column]:
+def state_status(table: str) -> tuple[Column, Column]:
     return (
         Column(
             "statecode",
@@ -232,7 +288,7 @@ def _state_status(table: str) -> tuple[Column, Column]:
     )
 
 
-def _stamp_columns(table: str, primary_id: str) -> tuple[Column, ...]:
+def stamp_columns(table: str, primary_id: str) -> tuple[Column, ...]:
     return (
         Column(
             primary_id,
@@ -256,12 +312,12 @@ def _stamp_columns(table: str, primary_id: str) -> tuple[Column, ...]:
     )
 
 
-def _system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
+def system_columns(table: str, primary_id: str) -> tuple[Column, ...]:
     """Columns of every user-owned table: key, stamps, version, owner, status."""
     return (
-        *_stamp_columns(table, primary_id),
+        *stamp_columns(table, primary_id),
         Column("ownerid", OWNER, "Owner", targets=PRINCIPALS),
-        *_state_status(table),
+        *state_status(table),
     )
 
 
@@ -275,7 +331,7 @@ CONTACT = Table(
     primary_name="fullname",
     object_type_code=2,
     columns=(
-        *_system_columns("contact", "contactid"),
+        *system_columns("contact", "contactid"),
         Column("firstname", STRING, "First Name", max_length=50, required_level="Recommended"),
         Column(
             "lastname", STRING, "Last Name", max_length=50, required_level="ApplicationRequired"
@@ -319,7 +375,7 @@ ACCOUNT = Table(
     primary_name="name",
     object_type_code=1,
     columns=(
-        *_system_columns("account", "accountid"),
+        *system_columns("account", "accountid"),
         Column(
             "name",
             STRING,
@@ -360,7 +416,7 @@ PROJECT = Table(
     object_type_code=10010,
     alternate_keys=(("new_code",),),
     columns=(
-        *_system_columns("new_project", "new_projectid"),
+        *system_columns("new_project", "new_projectid"),
         Column(
             "new_name",
             STRING,
@@ -414,7 +470,7 @@ PROJECT_TASK = Table(
     is_custom=True,
     object_type_code=10011,
     columns=(
-        *_system_columns("new_projecttask", "new_projecttaskid"),
+        *system_columns("new_projecttask", "new_projecttaskid"),
         Column(
             "new_name",
             STRING,
@@ -442,7 +498,7 @@ CATEGORY = Table(
     supports_multiple=False,
     object_type_code=10012,
     columns=(
-        *_system_columns("new_category", "new_categoryid"),
+        *system_columns("new_category", "new_categoryid"),
         Column(
             "new_name",
             STRING,
@@ -467,7 +523,7 @@ SYSTEMUSER = Table(
     ownership="BusinessOwned",
     supports_multiple=False,
     columns=(
-        *_stamp_columns("systemuser", "systemuserid"),
+        *stamp_columns("systemuser", "systemuserid"),
         Column(
             "fullname",
             STRING,
@@ -491,7 +547,7 @@ TEAM = Table(
     ownership="BusinessOwned",
     supports_multiple=False,
     columns=(
-        *_stamp_columns("team", "teamid"),
+        *stamp_columns("team", "teamid"),
         Column(
             "name",
             STRING,
@@ -514,6 +570,41 @@ ACTIVITY_STATUSES = (
 )
 
 
+def activity_columns(
+    name: str, *, subject_length: int = 400, regarding: tuple[str, ...] = ("contact",)
+) -> tuple[Column, ...]:
+    """Columns every (custom) activity has: key, stamps, owner, state, subject, regarding."""
+    return (
+        *stamp_columns(name, "activityid"),
+        Column("ownerid", OWNER, "Owner", targets=PRINCIPALS),
+        Column(
+            "statecode",
+            STATE,
+            "Activity Status",
+            required_level="SystemRequired",
+            valid_for_create=False,
+            option_set=OptionSet(f"{name}_statecode", ACTIVITY_STATES, option_set_type="State"),
+            default=0,
+        ),
+        Column(
+            "statuscode",
+            STATUS,
+            "Status Reason",
+            option_set=OptionSet(f"{name}_statuscode", ACTIVITY_STATUSES, option_set_type="Status"),
+            default=1,
+        ),
+        Column(
+            "subject",
+            STRING,
+            "Subject",
+            max_length=subject_length,
+            is_primary_name=True,
+            schema_name="Subject",
+        ),
+        Column("regardingobjectid", LOOKUP, "Regarding", targets=regarding, regarding_of=name),
+    )
+
+
 def _activity(
     name: str, display: str, object_type_code: int, date_label: str, *extra: Column
 ) -> Table:
@@ -529,30 +620,7 @@ def _activity(
         object_type_code=object_type_code,
         alternate_keys=(("acs_eventid",),),
         columns=(
-            *_stamp_columns(name, "activityid"),
-            Column("ownerid", OWNER, "Owner", targets=PRINCIPALS),
-            Column(
-                "statecode",
-                STATE,
-                "Activity Status",
-                required_level="SystemRequired",
-                valid_for_create=False,
-                option_set=OptionSet(f"{name}_statecode", ACTIVITY_STATES, option_set_type="State"),
-                default=0,
-            ),
-            Column(
-                "statuscode",
-                STATUS,
-                "Status Reason",
-                option_set=OptionSet(
-                    f"{name}_statuscode", ACTIVITY_STATUSES, option_set_type="Status"
-                ),
-                default=1,
-            ),
-            Column("subject", STRING, "Subject", max_length=400, is_primary_name=True),
-            Column(
-                "regardingobjectid", LOOKUP, "Regarding", targets=("contact",), regarding_of=name
-            ),
+            *activity_columns(name),
             Column("acs_campaignname", STRING, "Campaign Name", max_length=100),
             Column("acs_deliveryname", STRING, "Delivery Name", max_length=100),
             Column("acs_eventdate", DATETIME, date_label),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from .schema import (
     DECIMAL,
     DOUBLE,
     INTEGER,
+    KEY_ACTIVE,
+    KEY_FAILED,
+    KEY_PENDING,
     MEMO,
     MONEY,
     PICKLIST,
@@ -37,6 +41,7 @@ from .schema import (
     Column,
     Table,
 )
+from .table_codec import table_from_json, table_to_json
 
 _SQL_TYPES = {
     STRING: "TEXT COLLATE NOCASE",  # Dataverse compares and sorts strings case-insensitively
@@ -96,7 +101,21 @@ def index_statements(table: Table) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {name}__key{i} ON {q(name)} ({', '.join(map(q, key))})"
         for i, key in enumerate(table.alternate_keys)
     ]
+    stmts += [
+        unique_key_statement(table, key.logical_name, key.attributes)
+        for key in table.key_definitions
+        if key.status == KEY_ACTIVE
+    ]
     return stmts
+
+
+def unique_key_statement(table: Table, key_name: str, attributes: Sequence[str]) -> str:
+    """Return the unique index behind a created alternate key (what its index job builds)."""
+    name = table.logical_name
+    return (
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {q(f'{name}__ukey_{key_name}')}"
+        f" ON {q(name)} ({', '.join(map(q, attributes))})"
+    )
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -109,22 +128,45 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+CUSTOM_TABLES = "_custom_tables"
+
+
 class Store:
-    """The organisation's data."""
+    """The organisation's data.
+
+    The tables are the seeded ones given to the constructor plus the tables created through the
+    Web API, whose definitions live in the database itself (`_custom_tables`), so a restarted
+    sandbox with the same state dir (and a reseed) keeps them.
+    """
 
     def __init__(self, path: Path, clock: Clock, tables: Sequence[Table] = TABLES) -> None:
         """Open (and create if needed) the database at `path`."""
         self.path = path
         self.clock = clock
-        self.tables = tuple(tables)
-        self.by_name = {t.logical_name: t for t in self.tables}
+        self.static_tables = tuple(tables)
+        self.created: dict[str, Table] = {}
+        self._set_tables()
         self._open()
+
+    def _set_tables(self) -> None:
+        static = [t for t in self.static_tables if t.logical_name not in self.created]
+        self.tables = (*static, *self.created.values())
+        self.by_name = {t.logical_name: t for t in self.tables}
 
     def _open(self) -> None:
         self.writer = _connect(self.path)
+        self._load_created()
         self.create_schema(self.writer)
         self.reader = _connect(self.path)
         self.version = self._max_version()
+
+    def _load_created(self) -> None:
+        self.writer.execute(
+            f"CREATE TABLE IF NOT EXISTS {CUSTOM_TABLES} (name TEXT PRIMARY KEY, definition TEXT)"
+        )
+        rows = self.writer.execute(f"SELECT definition FROM {CUSTOM_TABLES} ORDER BY rowid")
+        self.created = {t.logical_name: t for t in map(table_from_json, (r[0] for r in rows))}
+        self._set_tables()
 
     def replace(self, fresh: Path) -> None:
         """Swap in a database file built elsewhere (a reseed) and reopen the connections."""
@@ -148,6 +190,82 @@ class Store:
         )
         conn.execute("CREATE INDEX IF NOT EXISTS _tombstone_v ON _tombstone (entity, version)")
         conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {CUSTOM_TABLES} (name TEXT PRIMARY KEY, definition TEXT)"
+        )
+        for table in self.created.values():
+            self._save_definition(conn, table)
+
+    @staticmethod
+    def _save_definition(conn: sqlite3.Connection, table: Table) -> None:
+        conn.execute(
+            f"INSERT INTO {CUSTOM_TABLES} VALUES (?, ?) ON CONFLICT(name) DO UPDATE"
+            " SET definition = excluded.definition",
+            (table.logical_name, table_to_json(table)),
+        )
+
+    # --- tables created through the Web API -------------------------------------------------
+
+    def add_table(self, table: Table) -> None:
+        """Create a new table (any leftover storage of that name is dropped first)."""
+        name = table.logical_name
+        self.writer.execute(f"DROP TABLE IF EXISTS {q(name)}")
+        self.writer.execute("DELETE FROM _tombstone WHERE entity = ?", (name,))
+        cols = ", ".join(f"{q(n)} {t}" for n, t in storage_columns(table))
+        self.writer.execute(f"CREATE TABLE {q(name)} ({cols})")
+        for stmt in index_statements(table):
+            self.writer.execute(stmt)
+        self._store_definition(table)
+
+    def change_table(self, table: Table) -> None:
+        """Replace a created table's definition, adding storage for columns it did not have."""
+        existing = {
+            r[1] for r in self.writer.execute(f"PRAGMA table_info({q(table.logical_name)})")
+        }
+        for name, sql_type in storage_columns(table):
+            if name not in existing:
+                sql_type = sql_type.replace(" NOT NULL", "")
+                self.writer.execute(
+                    f"ALTER TABLE {q(table.logical_name)} ADD COLUMN {q(name)} {sql_type}"
+                )
+        self._store_definition(table)
+
+    def _store_definition(self, table: Table) -> None:
+        self._save_definition(self.writer, table)
+        self.created[table.logical_name] = table
+        self._set_tables()
+
+    def keys_due(self) -> bool:
+        """Return True when a created key's index job is due (see `activate_due_keys`)."""
+        now = self.clock.time()
+        return any(
+            k.status == KEY_PENDING and k.ready_at <= now
+            for t in self.created.values()
+            for k in t.key_definitions
+        )
+
+    def activate_due_keys(self) -> None:
+        """Finish due index jobs: build the unique index (Active), or Failed on duplicates."""
+        now = self.clock.time()
+        for table in list(self.created.values()):
+            keys, active = [], list(table.alternate_keys)
+            for key in table.key_definitions:
+                if key.status == KEY_PENDING and key.ready_at <= now:
+                    status = KEY_ACTIVE
+                    try:
+                        self.writer.execute(
+                            unique_key_statement(table, key.logical_name, key.attributes)
+                        )
+                        active.append(key.attributes)
+                    except sqlite3.IntegrityError:
+                        status = KEY_FAILED
+                    key = replace(key, status=status)
+                keys.append(key)
+            if keys != list(table.key_definitions):
+                changed = replace(table, key_definitions=tuple(keys), alternate_keys=tuple(active))
+                for stmt in index_statements(changed):
+                    self.writer.execute(stmt)
+                self._store_definition(changed)
 
     def _max_version(self) -> int:
         parts = [f"SELECT MAX(versionnumber) AS v FROM {q(t.logical_name)}" for t in self.tables]

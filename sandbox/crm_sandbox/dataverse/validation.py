@@ -33,6 +33,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from .errors import BAD_REQUEST, RESOURCE_NOT_FOUND, VALIDATION_MAX_LENGTH, DataverseError
+from .keys import check_key_active
 from .schema import (
     BIGINT,
     BOOLEAN,
@@ -712,6 +713,7 @@ def parse_key_segment(table: Table, segment: str) -> dict[str, Any] | str:
             raise invalid_key_error(table)
         columns[name] = column
     names = frozenset(c.logical_name for c in columns.values())
+    check_key_active(table, names)
     if len(names) != len(pairs) or names not in {frozenset(k) for k in table.alternate_keys}:
         raise invalid_key_error(table)
     return {

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .batch import content_id_error
 from .errors import BAD_REQUEST, DUPLICATE_KEY, OBJECT_DOES_NOT_EXIST, DataverseError
 from .keys import EntityKey, parse_key
+from .metadata import supports_multiple
 from .protocol import ApiRequest, ApiResponse, json_response
 from .query import does_not_exist, entity_body, resolve_key
 from .schema import Table, table_by_logical_name
@@ -255,11 +256,12 @@ def _target_key(table: Table, target: dict[str, Any]) -> EntityKey | None:
 
 def multiple(rt: Runtime, req: ApiRequest, table: Table, action: str) -> ApiResponse:
     """POST `<entityset>/Microsoft.Dynamics.CRM.<Create|Update|Upsert>Multiple` (all or nothing)."""
-    if not table.supports_multiple:
+    if not supports_multiple(table, rt.settings.bulk_messages_disabled):
         raise DataverseError(
             400,
             BAD_REQUEST,
-            f"The '{action}' method does not support entities of type '{table.logical_name}'.",
+            f"The '{action}' method does not support entities of type '{table.logical_name}'. "
+            "MessageProcessorCache returned MessageProcessor.Empty.",
         )
     targets = _targets(rt, req, table)
     ids: list[str] = []
