@@ -81,9 +81,9 @@ def _no_content(rt: Runtime, seq: int, limit: str | None) -> Response:
     return response
 
 
-def _limit(value: str | None) -> int:
+def _limit(value: str | None) -> int | None:
     if value is None:
-        return 1 << 62
+        return None
     if not value.isdigit() or int(value) < 1:
         raise ValueError(value)
     return int(value)

@@ -28,7 +28,8 @@ _SEQ = struct.Struct(">Q")
 _EPOCH = "journal_epoch"
 _PURGED = "journal_purged_through"
 _encoder = msgspec.json.Encoder()
-MAX_BATCH = 500  # events in a batch when the client gives no `limit`
+DEFAULT_BATCH = 500  # events in a batch when the client gives no `limit`
+MAX_BATCH = 10_000  # whatever the `limit`
 
 
 class BadPosition(Exception):
@@ -118,11 +119,11 @@ class Journal:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def read(self, after: int, limit: int) -> list[Entry]:
-        """Events after sequence `after`: at most `limit`, all from the same unit."""
+    def read(self, after: int, limit: int | None) -> list[Entry]:
+        """Events after sequence `after`: at most `limit` (capped), all from the same unit."""
         rows = self.rt.store.conn.execute(
             "SELECT seq, unit, event FROM _journal WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, min(limit, MAX_BATCH)),
+            (after, min(limit or DEFAULT_BATCH, MAX_BATCH)),
         ).fetchall()
         unit = rows[0][1] if rows else None
         return [Entry(int(s), msgspec.json.decode(e)) for s, u, e in rows if u == unit]
