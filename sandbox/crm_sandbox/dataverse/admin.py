@@ -105,9 +105,24 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
             for key in ("token_lifetime", "expire_change_tracking_in_days"):
                 if key in body:
                     setattr(rt.settings, key, int(body[key]))
+            if "key_index_delay_seconds" in body:
+                rt.settings.key_index_delay_seconds = float(body["key_index_delay_seconds"])
         data = rt.settings.as_dict()
         data.pop("limits")
         return JSONResponse(data)
+
+    async def bulk_messages(request: Request) -> Response:
+        """PATCH {"table": "<logical name>", "enabled": bool}: the table's *Multiple messages."""
+        if request.method == "PATCH":
+            body = await request.json()
+            name = body.get("table")
+            if name not in rt.store.by_name:
+                return _problem(404, f"unknown table {name!r}")
+            disabled = [t for t in rt.settings.bulk_messages_disabled if t != name]
+            if not body.get("enabled", True):
+                disabled.append(name)
+            rt.settings.bulk_messages_disabled = disabled
+        return JSONResponse({"disabled": rt.settings.bulk_messages_disabled})
 
     async def rows(request: Request) -> Response:
         table = table_of(request)
@@ -174,6 +189,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
         Route(f"{PREFIX}/limits", limits, methods=["GET", "PATCH"]),
         Route(f"{PREFIX}/limits/reset", limits_reset, methods=["POST"]),
         Route(f"{PREFIX}/config", config, methods=["GET", "PATCH"]),
+        Route(f"{PREFIX}/bulk-messages", bulk_messages, methods=["GET", "PATCH"]),
         *common_routes(rt),
         Route(f"{PREFIX}/rows/{{entity_set}}", rows, methods=["POST"]),
         Route(f"{PREFIX}/rows/{{entity_set}}/bulk", bulk, methods=["POST"]),

@@ -98,15 +98,33 @@ class DataverseAdmin(AdminClient):
         *,
         token_lifetime: int | None = None,
         expire_change_tracking_in_days: int | None = None,
+        key_index_delay_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Token lifetime (expires_in seconds) and change-tracking retention in days."""
+        """Set token lifetime, change-tracking retention and the alternate-key index delay.
+
+        `token_lifetime`: expires_in seconds; `expire_change_tracking_in_days`: retention;
+        `key_index_delay_seconds`: how long (sandbox clock) a key created through the Web API
+        stays Pending before it becomes Active.
+        """
         body = {
             k: v
             for k, v in {
                 "token_lifetime": token_lifetime,
                 "expire_change_tracking_in_days": expire_change_tracking_in_days,
+                "key_index_delay_seconds": key_index_delay_seconds,
             }.items()
             if v is not None
         }
         result: dict[str, Any] = self._call("PATCH", "/config", body)
         return result
+
+    def set_bulk_messages(self, table: str, *, enabled: bool) -> list[str]:
+        """Make CreateMultiple/UpdateMultiple/UpsertMultiple (un)available on a table.
+
+        `table` is a logical name. Disabled: sdkmessagefilters no longer lists the three
+        messages for it and calling them answers Dataverse's "does not support entities of
+        type" error, so clients must fall back to `$batch`. Returns the disabled tables.
+        """
+        body = {"table": table, "enabled": enabled}
+        result: dict[str, list[str]] = self._call("PATCH", "/bulk-messages", body)
+        return result["disabled"]
