@@ -29,6 +29,9 @@ LOADER = "target-jsonl"
 CAMPAIGN_TAP = "tap-dynamics365--campaign"  # the d365-to-campaign job's extractor
 CAMPAIGN_LOADER = "target-adobe-campaign"
 CAMPAIGN_JOB = "d365-to-campaign"
+EVENTS_TAP = "tap-adobe-campaign"  # the campaign-to-d365 job: events and opt-outs into D365
+EVENTS_LOADER = "target-dynamics365"
+EVENTS_JOB = "campaign-to-d365"
 ENVIRONMENT = "test"
 _DROPPED_PREFIXES = (
     "TAP_DYNAMICS365_",
@@ -36,11 +39,13 @@ _DROPPED_PREFIXES = (
     "TAP_ADOBE_CAMPAIGN_",
     "TARGET_JSONL_",
     "TARGET_ADOBE_CAMPAIGN_",
+    "TARGET_DYNAMICS365_",
     "MELTANO_",
 )
 # Where target-adobe-campaign writes, inside each run's folder.
 REJECTS_FILE = "rejects.jsonl"
 SUMMARY_FILE = "rejects.summary.json"
+D365_REJECTS_FILE = "d365-rejects.jsonl"  # target-dynamics365's
 
 
 @dataclass
@@ -70,7 +75,15 @@ class RunResult:
     @property
     def rejects(self) -> list[dict[str, Any]]:
         """The records target-adobe-campaign rejected in this run, with their reasons."""
-        path = self.out_dir / REJECTS_FILE
+        return self._read_rejects(REJECTS_FILE)
+
+    @property
+    def d365_rejects(self) -> list[dict[str, Any]]:
+        """The records target-dynamics365 rejected in this run, with their reasons."""
+        return self._read_rejects(D365_REJECTS_FILE)
+
+    def _read_rejects(self, name: str) -> list[dict[str, Any]]:
+        path = self.out_dir / name
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
         return [json.loads(line) for line in lines if line.strip()]
 
@@ -128,7 +141,7 @@ class MeltanoProject:
     def install(self, *plugins: str) -> float:
         """Install the plugin venvs the tests run; return the seconds it took."""
         started = time.monotonic()
-        names = plugins or (TAP, LOADER, CAMPAIGN_TAP, CAMPAIGN_LOADER)
+        names = plugins or (TAP, LOADER, CAMPAIGN_TAP, CAMPAIGN_LOADER, EVENTS_TAP, EVENTS_LOADER)
         done = self.meltano("install", *names, timeout=900)
         if done.returncode != 0:
             msg = f"meltano install failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
@@ -190,6 +203,7 @@ class Pipeline:
             "TARGET_JSONL_OUTPUT_DIR": str(out_dir),
             "TARGET_ADOBE_CAMPAIGN_REJECTS_FILE": str(out_dir / REJECTS_FILE),
             "TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE": str(out_dir / SUMMARY_FILE),
+            "TARGET_DYNAMICS365_REJECTS_FILE": str(out_dir / D365_REJECTS_FILE),
         }
         env = {**self.tap_env, **outputs, **(extra_env or {})}
         return out_dir, env
