@@ -17,7 +17,7 @@ from collections import Counter
 from tap_dynamics365.batch import ChangeSetError
 from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
-from target_dynamics365.events import ACTIVITY_TABLES, ActivityTable, activity_target, event_date
+from target_dynamics365.events import ACTIVITY_TABLES, ActivityTable, event_date
 from target_dynamics365.optouts import is_guid
 from target_dynamics365.sinks import MAX_TARGETS, ROW_ERRORS, DataverseSink, chunks
 from target_dynamics365.writers import (
@@ -35,8 +35,8 @@ if t.TYPE_CHECKING:
 
 #: Without `batch_size_rows`, a batch closes once it holds this many events and its requests
 #: are (nearly) full, or at EVENT_BATCH_MAX events in any case.
-EVENT_BATCH_MIN = 10_000
-EVENT_BATCH_MAX = 20_000
+EVENT_BATCH_MIN = 25_000
+EVENT_BATCH_MAX = 50_000
 MAX_EMPTY_SHARE = 0.5  # requests' worth of unused room tolerated when closing at the minimum
 
 
@@ -222,5 +222,5 @@ class EmailEventSink(DataverseSink):
             self.reject(record, event_id, f"event_time {record.get('event_time')!r} is not a date")
             return None
         contact_id = str(external_id).lower()
-        row = EventRow(event_id, contact_id, activity_target(table, record, contact_id), record)
+        row = EventRow(table, event_id, contact_id, record)
         return event_type, table, row

@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 from tap_dynamics365.batch import Operation, send_changeset
 
-from target_dynamics365.events import changeset_body
+from target_dynamics365.events import activity_target, changeset_body
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -32,12 +32,17 @@ _MISSING_CONTACT = re.compile(
 
 @dataclass(frozen=True)
 class EventRow:
-    """One activity row to write: its event and contact, the target body, the source record."""
+    """One activity row to write: its table, event and contact, and the source record."""
 
+    table: ActivityTable
     event_id: str
     contact_id: str
-    target: dict[str, t.Any]
     record: dict[str, t.Any]
+
+    @property
+    def target(self) -> dict[str, t.Any]:
+        """The UpsertMultiple target (built when sent, so a batch holds only its records)."""
+        return activity_target(self.table, self.record, self.contact_id)
 
 
 def write_upsert_multiple(

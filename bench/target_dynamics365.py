@@ -1,0 +1,284 @@
+"""Benchmark target-dynamics365: Campaign email events into the Dataverse sandbox.
+
+    python -m bench.target_dynamics365 [--events 100000] [--contacts 5000] [--unknown 5]
+
+N generated `email_events` records (sends ~45 %, opens ~30 %, clicks ~15 %, bounces ~10 %,
+spread over the sandbox's contacts, plus a few events of contacts that do not exist in Dynamics
+365) are piped into `target-dynamics365 --config …` against the sandbox, twice:
+
+  1. first load: every event becomes an activity row; the unknown contacts' events are rejected
+     (so the target exits non-zero, as designed);
+  2. rerun of the same events: every row is rewritten in place (idempotence: the number of
+     activity rows does not change).
+
+Reported per run: wall time, events/s, Dataverse API requests and requests per 1000 events (the
+sandbox request log; the token requests to Entra are counted apart), peak RSS of the target
+process (`wait4` rusage), and the summary the target logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from crm_sandbox.testing import Sandbox, launch
+from tap_dynamics365.client import DataverseClient
+
+BIN = Path(sys.executable).parent
+RESULTS = Path(__file__).parent / "results"
+MIX = (("send", 0.45), ("open", 0.30), ("click", 0.15), ("bounce", 0.10))
+TABLES = {
+    "send": "acs_emailsends",
+    "open": "acs_emailopens",
+    "click": "acs_emailclicks",
+    "bounce": "acs_emailbounces",
+}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event_id": {"type": "string"},
+        "event_type": {"type": "string"},
+        "event_time": {"type": "string", "format": "date-time"},
+        **{
+            name: {"type": ["string", "null"]}
+            for name in (
+                "profile_external_id",
+                "email",
+                "delivery_name",
+                "delivery_label",
+                "campaign_name",
+                "url",
+                "mirror_page_url",
+                "bounce_type",
+                "bounce_reason",
+                "broadlog_id",
+                "trackinglog_id",
+            )
+        },
+        "journal_position": {"type": "string"},
+    },
+}
+_SUMMARY = re.compile(r"Summary email_events: upserted (\d+), rejected (\d+)")
+
+
+@dataclass
+class RunFigures:
+    """One measured target process."""
+
+    name: str
+    events: int
+    seconds: float
+    requests: int  # Dataverse Web API requests
+    token_requests: int  # Entra
+    peak_rss_mb: float
+    upserted: int
+    rejected: int
+    rows_after: int  # activity rows in the four tables after the run
+
+    @property
+    def events_per_second(self) -> float:
+        """Events through the target per second of wall time."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def requests_per_1000(self) -> float:
+        """Dataverse requests per 1000 events."""
+        return 1000 * self.requests / self.events if self.events else 0.0
+
+
+def generate(
+    count: int, contact_ids: list[str], unknown: int, seed: int = 7
+) -> list[dict[str, Any]]:
+    """`count` email events; `unknown` contacts that do not exist get about 10 events each."""
+    rng = random.Random(seed)
+    missing = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(unknown)]
+    kinds = [kind for kind, _ in MIX]
+    weights = [share for _, share in MIX]
+    start = datetime(2025, 3, 1, 8, tzinfo=UTC)
+    events = []
+    for number in range(count):
+        kind = rng.choices(kinds, weights)[0]
+        if missing and rng.random() < 10 * unknown / count:
+            contact = rng.choice(missing)
+        else:
+            contact = rng.choice(contact_ids)
+        delivery = f"DM{number // 5000:03d}"
+        log_id = f"{number:08d}"
+        record: dict[str, Any] = {
+            "event_id": f"{kind}:{log_id}",
+            "event_type": kind,
+            "event_time": (start + timedelta(seconds=number)).isoformat(),
+            "profile_external_id": contact,
+            "email": f"recipient{number}@example.com",
+            "delivery_name": delivery,
+            "delivery_label": f"Newsletter {delivery}",
+            "campaign_name": f"CMP{number // 20000:02d}",
+            "url": f"https://example.com/offer/{number % 97}?utm=bench"
+            if kind == "click"
+            else None,
+            "mirror_page_url": f"https://mirror.example.com/m/{delivery}/{log_id}",
+            "bounce_type": rng.choice(("hard", "soft")) if kind == "bounce" else None,
+            "bounce_reason": "User unknown (1)" if kind == "bounce" else None,
+            "broadlog_id": log_id if kind in {"send", "bounce"} else None,
+            "trackinglog_id": log_id if kind in {"open", "click"} else None,
+            "journal_position": f"pos-{number}",
+        }
+        events.append(record)
+    return events
+
+
+def write_singer(events: list[dict[str, Any]], path: Path) -> None:
+    """SCHEMA, RECORDs and a final STATE, as tap-adobe-campaign would emit them."""
+    with path.open("w", encoding="utf-8") as out:
+        schema = {"type": "SCHEMA", "stream": "email_events", "schema": SCHEMA}
+        out.write(json.dumps({**schema, "key_properties": ["event_id"]}) + "\n")
+        for record in events:
+            out.write(json.dumps({"type": "RECORD", "stream": "email_events", "record": record}))
+            out.write("\n")
+        state = {"bookmarks": {"email_events": {"replication_key_value": f"pos-{len(events)}"}}}
+        out.write(json.dumps({"type": "STATE", "value": state}) + "\n")
+
+
+def target_config(sb: Sandbox, work: Path) -> Path:
+    """The target's settings for the sandbox (defaults otherwise)."""
+    env = sb.tap_env()
+    config: dict[str, Any] = {
+        key.removeprefix("TAP_DYNAMICS365_").lower(): value for key, value in env.items()
+    }
+    config["rejects_file"] = str(work / "rejects.jsonl")
+    path = work / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def activity_rows(sb: Sandbox) -> int:
+    """Rows in the four activity tables (the sandbox's counts)."""
+    counts = sb.admin.state()["counts"]
+    return sum(int(counts.get(entity_set, 0)) for entity_set in TABLES.values())
+
+
+def run_target(
+    name: str, sb: Sandbox, config: Path, singer: Path, events: int, work: Path
+) -> RunFigures:
+    """Pipe the events into the target; measure it and count the sandbox's requests."""
+    sb.admin.clear_requests()
+    log_path = work / f"{name}.log"
+    started = time.perf_counter()
+    with singer.open("rb") as stdin, log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "target-dynamics365"), "--config", str(config)],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    text = log_path.read_text(errors="replace")
+    match = _SUMMARY.search(text)
+    if match is None:
+        code = os.waitstatus_to_exitcode(status)
+        raise SystemExit(f"target-dynamics365 failed ({code}):\n{text[-3000:]}")
+    apps = Counter(r["app"] for r in sb.admin.requests())
+    return RunFigures(
+        name=name,
+        events=events,
+        seconds=seconds,
+        requests=apps["dataverse"],
+        token_requests=apps["entra"],
+        peak_rss_mb=usage.ru_maxrss / 1024,
+        upserted=int(match.group(1)),
+        rejected=int(match.group(2)),
+        rows_after=activity_rows(sb),
+    )
+
+
+def print_table(events: int, mix: Counter[str], figures: list[RunFigures]) -> None:
+    """The README table."""
+    shares = ", ".join(f"{kind} {mix[kind]:,}" for kind, _ in MIX)
+    print(f"\ntarget-dynamics365, {events:,} email events ({shares})")
+    print(
+        "| run | wall s | events/s | Dataverse requests | requests/1000 events | token requests "
+        "| peak RSS MB | upserted | rejected | activity rows after |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for f in figures:
+        print(
+            f"| {f.name} | {f.seconds:.1f} | {f.events_per_second:,.0f} | {f.requests:,} "
+            f"| {f.requests_per_1000:.2f} | {f.token_requests} | {f.peak_rss_mb:.0f} "
+            f"| {f.upserted:,} | {f.rejected:,} | {f.rows_after:,} |"
+        )
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000, help="email events to write")
+    parser.add_argument("--contacts", type=int, default=5000, help="sandbox contacts")
+    parser.add_argument("--unknown", type=int, default=5, help="contacts missing from D365")
+    parser.add_argument("--json", type=Path, help="results file (default: bench/results/…)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-target-d365-") as tmp:
+        work = Path(tmp)
+        started = time.monotonic()
+        sb = launch(state_dir=work / "sandbox", contacts=args.contacts, projects=0, profiles=0)
+        print(f"sandbox up with {args.contacts:,} contacts in {time.monotonic() - started:.1f} s")
+        try:
+            config = target_config(sb, work)
+            client = DataverseClient.from_config(json.loads(config.read_text()))
+            contact_ids = [r["contactid"] for r in client.iter_values("contacts?$select=contactid")]
+            events = generate(args.events, contact_ids, args.unknown)
+            singer = work / "events.singer.jsonl"
+            write_singer(events, singer)
+            mix = Counter(e["event_type"] for e in events)
+            figures = [
+                run_target("first load", sb, config, singer, len(events), work),
+                run_target("rerun (same events)", sb, config, singer, len(events), work),
+            ]
+        finally:
+            sb.admin.session.close()
+            sb.stop()
+
+    print_table(args.events, mix, figures)
+    first, rerun = figures
+    print(
+        f"\nidempotent: {'yes' if first.rows_after == rerun.rows_after else 'NO'} "
+        f"({rerun.rows_after:,} activity rows after both runs)"
+    )
+    print(
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    path = args.json or RESULTS / f"target_dynamics365-{args.events}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "events": args.events,
+        "mix": dict(mix),
+        "runs": [
+            {
+                **asdict(f),
+                "events_per_second": f.events_per_second,
+                "requests_per_1000": f.requests_per_1000,
+            }
+            for f in figures
+        ],
+    }
+    path.write_text(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
