@@ -51,6 +51,20 @@ def missing_journal_settings(config: t.Mapping[str, t.Any]) -> list[str]:
     return [name for name in REQUIRED_SETTINGS if not config.get(name)]
 
 
+def check_journal_settings(config: t.Mapping[str, t.Any]) -> None:
+    """Raise a config error naming the journal settings email_events lacks."""
+    missing = missing_journal_settings(config)
+    if missing:
+        msg = f"email_events is selected but {' and '.join(missing)} not set"
+        raise ConfigValidationError(
+            msg,
+            errors=[
+                f"{msg}: copy the journaling URL of the event registration and the IMS "
+                "organization id from Adobe Developer Console, or deselect email_events"
+            ],
+        )
+
+
 class JournalPaginator(BaseHATEOASPaginator):
     """Follows `Link: rel="next"`; stops at 204; after a 410, restarts at the oldest event."""
 
@@ -157,16 +171,7 @@ class EmailEventsStream(ClientStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the journal from the bookmark to its end (204)."""
-        missing = missing_journal_settings(self.config)
-        if missing:
-            msg = f"email_events is selected but {' and '.join(missing)} not set"
-            raise ConfigValidationError(
-                msg,
-                errors=[
-                    f"{msg}: copy the journaling URL and the IMS org id of the event "
-                    "registration from Adobe Developer Console, or deselect email_events"
-                ],
-            )
+        check_journal_settings(self.config)
         self._context = context
         self.skipped = Skipped()
         yield from super().get_records(context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing as t
 from functools import cached_property
 
 from singer_sdk import Stream, Tap
@@ -10,7 +11,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_adobe_campaign.client import CampaignClient
-from tap_adobe_campaign.journal import EmailEventsStream
+from tap_adobe_campaign.journal import EmailEventsStream, check_journal_settings
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
 from tap_adobe_campaign.streams import ProfilesStream
 from tap_adobe_campaign.tap_settings import EVENT_SETTINGS, PROFILE_SETTINGS, tap_errors
@@ -27,6 +28,18 @@ class TapAdobeCampaign(Tap):
         *PROFILE_SETTINGS,
         *EVENT_SETTINGS,
     ).to_dict()
+
+    def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
+        """Also fail at start-up when the catalog selects email_events without its settings.
+
+        (Without a catalog every stream is synced, and the stream itself raises the same
+        error before reading.)
+        """
+        super().__init__(*args, validate_config=validate_config, **kwargs)
+        entry = self.input_catalog.get_stream("email_events") if self.input_catalog else None
+        selected = entry is not None and entry.metadata.resolve_selection().get((), False)
+        if validate_config and selected:
+            check_journal_settings(self.config)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate against the schema, plus the https rule."""

@@ -231,6 +231,19 @@ def test_a_selected_email_events_without_journal_settings_is_a_config_error() ->
     assert "events_journal_url and ims_org_id not set" in info.value.errors[0]
 
 
+def test_a_catalog_selecting_email_events_without_its_settings_fails_at_start_up() -> None:
+    config = {k: v for k, v in CONFIG.items() if k != "ims_org_id"}
+    catalog = TapAdobeCampaign(config=config).catalog_dict  # discovery needs no journal
+    with pytest.raises(ConfigValidationError) as info:
+        TapAdobeCampaign(config=config, catalog=catalog)
+    assert "email_events is selected but ims_org_id not set" in info.value.errors[0]
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if not entry["breadcrumb"]:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == "profiles"
+    TapAdobeCampaign(config=config, catalog=catalog)  # deselected: fine
+
+
 def test_the_journal_url_must_be_https() -> None:
     config = {**CONFIG, "events_journal_url": "http://events.test/x"}
     with pytest.raises(ConfigValidationError) as info:
