@@ -160,6 +160,7 @@ def provision(
     key_timeout: float = DEFAULT_KEY_TIMEOUT,
     tables: Sequence[ActivityTable] = tuple(ACTIVITY_TABLES.values()),
     report: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Step]:
     """Create what the tables lack (or only report it); return the steps (done or planned)."""
     headers = {"MSCRM.SolutionUniqueName": solution} if solution else None
@@ -177,7 +178,9 @@ def provision(
             continue
         if table_plan.key_status != "Active":
             report(f"{table.logical_name}: waiting for key index (up to {key_timeout:.0f} s)…")
-            report(f"{table.logical_name}: key {wait_for_key(client, table, key_timeout)}")
+            report(
+                f"{table.logical_name}: key {wait_for_key(client, table, key_timeout, sleep=sleep)}"
+            )
     verb = "would create" if dry_run else "created"
     report(f"{verb} {len(done)} item(s)" + (f" in solution {solution}" if solution else ""))
     return done

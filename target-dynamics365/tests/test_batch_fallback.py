@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import typing as t
 import uuid
 
 import pytest
-from target_dynamics365 import event_sink
+from target_dynamics365.events import ACTIVITY_TABLES
 from target_dynamics365.target import RecordsRejectedError
 
 from .helpers import config, contacts, rejects, run_target, writes
 from .test_email_events import activities, event
 
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
 
 @pytest.fixture
-def without_upsert_multiple(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every activity table answers the availability check as lacking UpsertMultiple."""
-    monkeypatch.setattr(event_sink, "upsert_multiple_tables", lambda client, tables: set())
+def without_upsert_multiple(admin) -> Iterator[None]:
+    """The sandbox's admin switch: no *Multiple messages on the activity tables (as in orgs
+    where a table lacks them); sdkmessagefilters no longer lists them."""
+    tables = [table.logical_name for table in ACTIVITY_TABLES.values()]
+    for name in tables:
+        admin.set_bulk_messages(name, enabled=False)
+    yield
+    for name in tables:
+        admin.set_bulk_messages(name, enabled=True)
 
 
 def test_a_change_set_upserts_on_the_event_key(
