@@ -98,7 +98,7 @@ class EmailEventSink(DataverseSink):
 
     # --- writing -------------------------------------------------------------------------
 
-    def process_batch(self, context: dict) -> None:
+    def write_batch(self, context: dict) -> None:
         """Write the batch's events table by table, in chunks of up to 1000 rows."""
         rows: dict[str, list[EventRow]] = {}
         tables: dict[str, ActivityTable] = {}

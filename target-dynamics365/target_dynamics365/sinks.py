@@ -7,6 +7,7 @@ file. The email events sink is in `event_sink`.
 
 from __future__ import annotations
 
+import abc
 import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -72,6 +73,15 @@ class DataverseSink(BatchSink):
     def max_size(self) -> int:
         """`batch_size_rows`, else 1000 records per batch."""
         return self.batch_size_rows or DEFAULT_BATCH_SIZE
+
+    def process_batch(self, context: dict) -> None:
+        """Write the batch, then let the target checkpoint (`TargetDynamics365.checkpoint`)."""
+        self.write_batch(context)
+        self.target.checkpoint(self)
+
+    @abc.abstractmethod
+    def write_batch(self, context: dict) -> None:
+        """Write the batch's records to Dataverse."""
 
     def read_contacts(
         self, contact_ids: Sequence[str], columns: Sequence[str] = ()
@@ -159,7 +169,7 @@ class OptOutSink(DataverseSink):
         self.mapping: dict[str, list[str]] = self.target.opt_out_mapping
         self.fields = contact_fields(self.mapping)
 
-    def process_batch(self, context: dict) -> None:
+    def write_batch(self, context: dict) -> None:
         """Read the batch's contacts, then write what differs."""
         latest = self._latest_per_contact(context.get("records", []))
         current = self.read_contacts(list(latest), self.fields)

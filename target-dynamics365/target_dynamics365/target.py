@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing as t
 from functools import cached_property
 
@@ -101,6 +102,8 @@ class TargetDynamics365(Target):
 
     def __init__(self, **kwargs: t.Any) -> None:
         """Start the run's outcome counts."""
+        self._emitted_state: dict | None = None
+        self._checkpointing = False
         super().__init__(**kwargs)
         self.summary = RunSummary()
 
@@ -126,6 +129,44 @@ class TargetDynamics365(Target):
     def rejects(self) -> RejectsFile:
         """The rejects file of this run."""
         return RejectsFile(self.config.get("rejects_file") or DEFAULT_REJECTS_FILE)
+
+    @property
+    def max_parallelism(self) -> int:
+        """Drain sinks one at a time: `checkpoint` drains the other sinks itself."""
+        return 1
+
+    @max_parallelism.setter
+    def max_parallelism(self, new_value: int) -> None:
+        """Ignore the SDK's setting from config (see the getter)."""
+
+    def checkpoint(self, written: DataverseSink) -> None:
+        """After a batch is written, write what the other sinks hold and emit the latest STATE.
+
+        The SDK emits STATE only once every sink is drained (end of input, or records older
+        than five minutes), so a run stopped after hours of full batches would start over. The
+        latest STATE arrived before the record that filled `written`'s batch; once every sink
+        has written what it holds, every record that STATE covers is in Dataverse.
+        (`_sinks_active`, `_latest_state` and `_write_state_message` are singer-sdk 0.54
+        internals: re-check them on upgrades.)
+        """
+        if self._checkpointing:  # a sink this checkpoint drains is calling back
+            return
+        self._checkpointing = True
+        try:
+            for sink in list(self._sinks_active.values()):
+                if sink is not written:
+                    self.drain_one(sink)
+        finally:
+            self._checkpointing = False
+        if self._latest_state:
+            self._write_state_message(copy.deepcopy(self._latest_state))
+
+    def _write_state_message(self, state: dict) -> None:
+        """Emit a STATE once: the end-of-input drain would repeat the last checkpoint."""
+        if state == self._emitted_state:
+            return
+        super()._write_state_message(state)
+        self._emitted_state = copy.deepcopy(state)
 
     def get_sink_class(self, stream_name: str) -> type[DataverseSink]:
         """Route `profiles` and `email_events` to their sinks; refuse any other stream."""
