@@ -12,7 +12,16 @@ from crm_sandbox.testing import Sandbox, launch
 
 from tests.campaign_reader import CampaignReader
 from tests.dataverse_reader import DataverseReader
-from tests.harness import CAMPAIGN_JOB, CAMPAIGN_LOADER, CAMPAIGN_TAP, MeltanoProject, Pipeline
+from tests.harness import (
+    CAMPAIGN_JOB,
+    CAMPAIGN_LOADER,
+    CAMPAIGN_TAP,
+    EVENTS_JOB,
+    EVENTS_LOADER,
+    EVENTS_TAP,
+    MeltanoProject,
+    Pipeline,
+)
 
 # tests/target-jsonl is a package with unit tests of its own (`make test-unit` runs them).
 collect_ignore = ["target-jsonl"]
@@ -132,6 +141,34 @@ def campaign_pipeline(
         tap=CAMPAIGN_TAP,
         loader=CAMPAIGN_LOADER,
         job=CAMPAIGN_JOB,
+    )
+    try:
+        yield runs
+    finally:
+        runs.close()
+
+
+@pytest.fixture
+def events_pipeline(
+    request: pytest.FixtureRequest,
+    meltano_project: MeltanoProject,
+    campaign_sandbox: Sandbox,
+    tmp_path: Path,
+) -> Iterator[Pipeline]:
+    """`meltano run campaign-to-d365` with a state id of its own, against this test's sandbox."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    target_env = {
+        key.replace("TAP_", "TARGET_", 1): value
+        for key, value in campaign_sandbox.tap_env().items()
+    }
+    runs = Pipeline(
+        meltano_project,
+        f"{name}-{time.time_ns()}",
+        {**campaign_sandbox.tap_campaign_env(), **target_env},
+        tmp_path / "runs",
+        tap=EVENTS_TAP,
+        loader=EVENTS_LOADER,
+        job=EVENTS_JOB,
     )
     try:
         yield runs

@@ -1,0 +1,173 @@
+"""`meltano run campaign-to-d365`: Campaign email events onto timelines, opt-outs onto contacts.
+
+Each test starts its own sandbox (D365 contacts + Campaign profiles, some of them linked by
+`externalId`), simulates email sends in Campaign through the sandbox admin API and runs the job.
+Profiles are read from `TAP_ADOBE_CAMPAIGN_START_DATE` (the test's start), so the seeded
+profiles whose contact never existed in D365 stay out of the way; events come from the I/O
+Events journal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crm_sandbox.testing import Sandbox
+
+from tests.dataverse_reader import DataverseReader
+from tests.harness import MeltanoProject, Pipeline
+
+#: event_type → D365 activity table, and the simulate_send() count behind it.
+TABLES = {
+    "send": ("acs_emailsend", "sent"),
+    "open": ("acs_emailopen", "open"),
+    "click": ("acs_emailclick", "click"),
+    "bounce": ("acs_emailbounce", "hard_bounce"),
+}
+RATES = {"hard_bounce_rate": 0.1, "soft_bounce_rate": 0.1, "open_rate": 0.7, "click_rate": 0.5}
+
+
+def recent_start() -> dict[str, str]:
+    """Profiles changed from a minute ago on (the seeded ones are older)."""
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    return {"TAP_ADOBE_CAMPAIGN_START_DATE": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def linked_contacts(sb: Sandbox, d365: DataverseReader) -> tuple[list[str], list[str]]:
+    """Campaign externalIds that are D365 contacts, and those that are not."""
+    contacts = {c.lower() for c in d365.ids(d365.tables()["contact"])}
+    external_ids = sorted(
+        {p["externalId"].lower() for p in sb.campaign.admin.find_rows("profile") if p.get("email")}
+        - {None}
+    )
+    linked = [e for e in external_ids if e in contacts]
+    return linked, [e for e in external_ids if e not in contacts]
+
+
+def expected(sends: list[dict[str, Any]], contacts: list[str]) -> Counter[tuple[str, str]]:
+    """(event_type, contact) → events the simulated sends produced for `contacts`."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for send in sends:
+        for external_id, kinds in send["by_external_id"].items():
+            if external_id.lower() not in contacts:
+                continue
+            for event_type, (_, kind) in TABLES.items():
+                if kinds.get(kind):
+                    counts[event_type, external_id.lower()] += kinds[kind]
+    return counts
+
+
+def timelines(d365: DataverseReader) -> tuple[Counter[tuple[str, str]], list[dict[str, Any]]]:
+    """(event_type, regarding contact) → activities in D365, and every activity row."""
+    tables = d365.tables()
+    counts: Counter[tuple[str, str]] = Counter()
+    rows: list[dict[str, Any]] = []
+    for event_type, (logical_name, _) in TABLES.items():
+        select = "activityid,acs_eventid,subject,acs_eventdate,_regardingobjectid_value"
+        for row in d365.rows(tables[logical_name], select=select):
+            counts[event_type, row["_regardingobjectid_value"].lower()] += 1
+            rows.append(row)
+    return counts, rows
+
+
+def writes(sb: Sandbox) -> list[dict[str, Any]]:
+    """Dataverse requests since the log was last cleared that were not reads."""
+    return [r for r in sb.admin.requests() if r["method"] != "GET" and r.get("app") != "entra"]
+
+
+def test_events_land_once_on_the_right_timelines_then_late_bounces_and_opt_outs(
+    campaign_sandbox: Sandbox, events_pipeline: Pipeline, d365: DataverseReader
+) -> None:
+    sb = campaign_sandbox
+    linked, orphans = linked_contacts(sb, d365)
+    assert len(linked) >= 20, "the seed links too few profiles to D365 contacts"
+    strays = orphans[:5]  # profiles whose contact is not in D365: their events are rejected
+    send = sb.campaign.admin.simulate_send(
+        "DM190",
+        external_ids=[*linked, *strays],
+        label="Loyalty newsletter",
+        campaign="2019LoyaltyCamp",
+        seed=7,
+        **RATES,
+    )
+    env = recent_start()
+
+    first = events_pipeline.run("first", extra_env=env)
+    assert first.returncode != 0, "rejected events must make the run fail"
+    counts, rows = timelines(d365)
+    assert counts == expected([send], linked)
+    assert len({row["acs_eventid"] for row in rows}) == len(rows)
+    assert {row["subject"] for row in rows} == {
+        "Campaign Name: 2019LoyaltyCamp; Delivery Name: DM190"
+    }
+    stray_events = sum(expected([send], strays).values())
+    rejects = first.d365_rejects
+    assert len(rejects) == stray_events > 0
+    assert all("does not exist in Dynamics 365" in r["reason"] for r in rejects)
+    assert {r["reason"].split()[1] for r in rejects} <= set(strays)
+
+    sb.admin.clear_requests()
+    rerun = events_pipeline.run("rerun", extra_env=env).check()
+    assert writes(sb) == [], "a rerun with nothing new must write nothing"
+    assert timelines(d365)[0] == counts
+    assert "email_events" in rerun.output
+
+    delivered = [e for e in linked if send["by_external_id"].get(e, {}).get("sent")]
+    bounced = delivered[:3]
+    late = sb.campaign.admin.late_bounces("DM190", external_ids=bounced)
+    assert {b["externalId"].lower() for b in late["bounced"]} == set(bounced)
+    contacts = {e: sb.admin.get_row("contacts", e) or {} for e in delivered[3:]}
+    opted_out = next(e for e, row in contacts.items() if not row.get("donotbulkemail"))
+    sb.campaign.admin.track("DM190", opted_out, "optout")
+
+    events_pipeline.run("late", extra_env=env).check()
+    after, _ = timelines(d365)
+    new = after - counts
+    assert new == Counter({("bounce", e): 1 for e in bounced})
+    contact = sb.admin.get_row("contacts", opted_out) or {}
+    assert contact["donotbulkemail"] is True
+    assert contact["donotemail"] is True
+
+
+def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
+    campaign_sandbox: Sandbox,
+    events_pipeline: Pipeline,
+    d365: DataverseReader,
+    meltano_project: MeltanoProject,
+) -> None:
+    sb = campaign_sandbox
+    linked, _ = linked_contacts(sb, d365)
+    sends = [
+        sb.campaign.admin.simulate_send(f"DM{200 + n}", external_ids=linked, seed=n, **RATES)
+        for n in range(4)
+    ]
+    total = sum(expected(sends, linked).values())
+    env = {
+        **recent_start(),
+        "TAP_ADOBE_CAMPAIGN_EVENTS_PAGE_LIMIT": "20",
+        "TARGET_DYNAMICS365_BATCH_SIZE_ROWS": "30",
+    }
+    sb.admin.add_latency(400, path="UpsertMultiple")  # slow writes: time to kill mid-way
+
+    def written() -> int:
+        return sum(timelines(d365)[0].values())
+
+    running = events_pipeline.start("killed", extra_env=env)
+    running.wait_for(written, 60, "activities")
+    killed = running.kill()
+    assert killed.returncode != 0
+    partial = written()
+    assert partial < total, "the run finished before it could be killed"
+    state = meltano_project.state(events_pipeline.state_id)
+    assert state, "no checkpoint was stored before the kill"
+
+    sb.admin.clear_faults()
+    sb.campaign.admin.clear_requests()
+    # The killed job is still marked running in Meltano's database, hence --force.
+    events_pipeline.run("resumed", extra_env=env, extra_args=["--force"]).check()
+    counts, rows = timelines(d365)
+    assert counts == expected(sends, linked)
+    assert len(rows) == total == len({row["acs_eventid"] for row in rows})
+    journal_reads = [r for r in sb.campaign.admin.requests() if r.get("app") == "events"]
+    assert "since=" in (journal_reads[0]["query"] or ""), "the resumed run restarted the journal"
