@@ -267,9 +267,22 @@ class FilterCompiler(NodeVisitor):
         )
 
     def visit_BoolOp(self, node: ast.BoolOp) -> str:
-        """`and` / `or`."""
-        op = "AND" if isinstance(node.op, ast.And) else "OR"
-        return f"({self.compile(node.left)} {op} {self.compile(node.right)})"
+        """`and` / `or`, a chain of the same operator flattened into one level.
+
+        SQLite's parser overflows on a few hundred nested parentheses, which a client's
+        `contactid eq … or contactid eq …` over 200 ids would otherwise produce.
+        """
+        same_op = type(node.op)
+        operands: list[ast._Node] = []
+        pending: list[ast._Node] = [node]
+        while pending:  # in order: left before right
+            current = pending.pop()
+            if isinstance(current, ast.BoolOp) and isinstance(current.op, same_op):
+                pending += [current.right, current.left]
+            else:
+                operands.append(current)
+        op = " AND " if same_op is ast.And else " OR "
+        return "(" + op.join(self.compile(operand) for operand in operands) + ")"
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> str:
         """`not <expr>` (NULLs excluded, as in SQL Server)."""

@@ -107,6 +107,19 @@ def test_filter_literals(sandbox, api):
         assert row["_parentcustomerid_value"]
 
 
+def test_long_or_chain_of_ids(sandbox, api):
+    """A bulk read by id (`contactid eq … or …`, 300 terms) is answered, not a server error."""
+    ids = [r["contactid"] for r in api.get(url(sandbox, "contacts")).json()["value"]][:300]
+    condition = " or ".join(f"contactid eq {i}" for i in ids)
+    body = api.get(
+        url(sandbox, "contacts"), params={"$filter": f"statecode eq 0 and ({condition})"}
+    )
+    assert body.status_code == 200, body.text
+    rows = body.json()["value"]
+    assert rows
+    assert {r["contactid"] for r in rows} <= set(ids)
+
+
 def test_unterminated_literal_message(sandbox, api):
     resp = api.get(url(sandbox, "contacts"), params={"$filter": "lastname eq 'O'Bryan'"})
     assert resp.status_code == 400
