@@ -29,24 +29,27 @@ def contact_fields(mapping: Mapping[str, Sequence[str]]) -> list[str]:
     return sorted({field for fields in mapping.values() for field in fields})
 
 
-def desired_values(
-    record: Mapping[str, t.Any], mapping: Mapping[str, Sequence[str]]
+def changes(
+    record: Mapping[str, t.Any],
+    mapping: Mapping[str, Sequence[str]],
+    current: Mapping[str, t.Any],
 ) -> dict[str, bool]:
-    """Return the contact values a profile asks for.
+    """Return the contact values to write so that each Campaign flag agrees with Dynamics 365.
 
-    A contact field takes True when any Campaign flag mapped onto it is true, False when all
-    of those present are false; flags absent from the record (or null) leave it alone.
+    A flag agrees with its columns when it equals their OR, which is how the D365 → Campaign
+    mapping derives it (blackListEmail = donotbulkemail or donotemail), so a round trip writes
+    nothing. A flag that disagrees sets all its columns to its value, except that a column
+    another true flag maps onto stays true (an opt-out is never cleared by a sibling flag).
+    Flags absent from the record (or null) leave their columns alone.
     """
-    values: dict[str, bool] = {}
-    for campaign_field, fields in mapping.items():
-        flag = record.get(campaign_field)
-        if flag is None:
+    flags = {name: bool(value) for name, value in record.items() if value is not None}
+    kept_true = {c for name, columns in mapping.items() if flags.get(name) for c in columns}
+    out: dict[str, bool] = {}
+    for name, columns in mapping.items():
+        if name not in flags or flags[name] == any(current.get(c) is True for c in columns):
             continue
-        for field in fields:
-            values[field] = values.get(field, False) or bool(flag)
-    return values
-
-
-def changes(desired: Mapping[str, bool], current: Mapping[str, t.Any]) -> dict[str, bool]:
-    """Return the desired values that differ from what Dynamics 365 holds."""
-    return {field: value for field, value in desired.items() if current.get(field) is not value}
+        for column in columns:
+            value = flags[name] or column in kept_true
+            if current.get(column) is not value:
+                out[column] = value
+    return out

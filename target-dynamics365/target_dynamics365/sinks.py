@@ -15,7 +15,7 @@ from http import HTTPStatus
 from singer_sdk.sinks import BatchSink
 from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
-from target_dynamics365.optouts import changes, contact_fields, desired_values, is_guid
+from target_dynamics365.optouts import changes, contact_fields, is_guid
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -179,7 +179,7 @@ class OptOutSink(DataverseSink):
             if row is None:
                 self.reject(record, contact_id, f"contact {contact_id} does not exist")
                 continue
-            changed = changes(desired_values(record, self.mapping), row)
+            changed = changes(record, self.mapping, row)
             if changed:
                 target = {
                     "@odata.type": "Microsoft.Dynamics.CRM.contact",

@@ -146,14 +146,15 @@ class TargetDynamics365(Target):
         than five minutes), so a run stopped after hours of full batches would start over. The
         latest STATE arrived before the record that filled `written`'s batch; once every sink
         has written what it holds, every record that STATE covers is in Dataverse.
-        (`_sinks_active`, `_latest_state` and `_write_state_message` are singer-sdk 0.54
-        internals: re-check them on upgrades.)
+        (`_sinks_active`, `_sinks_to_clear`, `_latest_state` and `_write_state_message` are
+        singer-sdk 0.54 internals: re-check them on upgrades.)
         """
         if self._checkpointing:  # a sink this checkpoint drains is calling back
             return
         self._checkpointing = True
         try:
-            for sink in list(self._sinks_active.values()):
+            # Sinks a changed SCHEMA retired (`_sinks_to_clear`) may hold records too.
+            for sink in [*self._sinks_to_clear, *self._sinks_active.values()]:
                 if sink is not written:
                     self.drain_one(sink)
         finally:

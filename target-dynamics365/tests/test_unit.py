@@ -10,13 +10,14 @@ from target_dynamics365.optouts import (
     DEFAULT_OPT_OUT_MAPPING,
     changes,
     contact_fields,
-    desired_values,
     is_guid,
 )
 from target_dynamics365.sinks import OptOutSink
 from target_dynamics365.target import TargetDynamics365, UnsupportedStreamError
 
 from .conftest import CONNECTION
+
+NOTHING_SET = dict.fromkeys(contact_fields(DEFAULT_OPT_OUT_MAPPING), False)
 
 
 def test_default_mapping_is_the_reverse_of_d365_to_campaign() -> None:
@@ -28,27 +29,29 @@ def test_default_mapping_is_the_reverse_of_d365_to_campaign() -> None:
         "donotpostalmail",
     ]
     record = {"blackListEmail": True, "blackListPhone": False, "blackListFax": None}
-    assert desired_values(record, DEFAULT_OPT_OUT_MAPPING) == {
+    assert changes(record, DEFAULT_OPT_OUT_MAPPING, NOTHING_SET) == {
         "donotbulkemail": True,
         "donotemail": True,
-        "donotphone": False,
     }
 
 
-def test_a_column_mapped_from_several_flags_is_true_when_any_is() -> None:
+def test_a_flag_agreeing_with_the_or_of_its_columns_writes_nothing() -> None:
+    """D365 → Campaign sets blackListEmail = donotbulkemail or donotemail: no echo back."""
+    current = {**NOTHING_SET, "donotbulkemail": True}
+    assert changes({"blackListEmail": True}, DEFAULT_OPT_OUT_MAPPING, current) == {}
+    assert changes({"blackListEmail": False}, DEFAULT_OPT_OUT_MAPPING, current) == {
+        "donotbulkemail": False
+    }
+    assert changes({"blackListPhone": False}, DEFAULT_OPT_OUT_MAPPING, current) == {}
+
+
+def test_a_column_mapped_from_several_flags_stays_true_when_any_is() -> None:
     mapping = {"blackList": ["donotemail"], "blackListEmail": ["donotemail"]}
-    assert desired_values({"blackList": True, "blackListEmail": False}, mapping) == {
-        "donotemail": True
-    }
-    assert desired_values({"blackList": False, "blackListEmail": False}, mapping) == {
-        "donotemail": False
-    }
-
-
-def test_changes_keep_only_differences() -> None:
-    desired = {"donotemail": True, "donotphone": False}
-    assert changes(desired, {"donotemail": True, "donotphone": False}) == {}
-    assert changes(desired, {"donotemail": False, "donotphone": None}) == desired
+    record = {"blackList": True, "blackListEmail": False}
+    assert changes(record, mapping, {"donotemail": False}) == {"donotemail": True}
+    assert changes(record, mapping, {"donotemail": True}) == {}
+    record = {"blackList": False, "blackListEmail": False}
+    assert changes(record, mapping, {"donotemail": True}) == {"donotemail": False}
 
 
 def test_is_guid() -> None:
