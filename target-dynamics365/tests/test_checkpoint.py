@@ -1,0 +1,380 @@
+"""Checkpoints: a STATE on stdout after every written batch, never ahead of the written records.
+
+`DataverseSink.process_batch` writes a full batch, then `TargetDynamics365.checkpoint` writes
+what the other sinks hold and emits the latest STATE received, which arrived before the record
+that filled the batch. Each STATE is checked against Dataverse at the moment it is emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import typing as t
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from target_dynamics365.target import TargetDynamics365
+
+from .helpers import EVENT_SCHEMA, PROFILE_SCHEMA, client, config, contacts, writes
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from crm_sandbox.dataverse.admin_client import DataverseAdmin
+
+BATCH = 5
+EVENT_SETS = ("acs_emailsends", "acs_emailopens", "acs_emailclicks", "acs_emailbounces")
+EVENT_TYPES = ("send", "open", "click", "bounce")
+UPDATE_MULTIPLE = "contacts/Microsoft.Dynamics.CRM.UpdateMultiple"
+
+
+@dataclass
+class Script:
+    """Singer messages, and what each STATE covers (the records read before it)."""
+
+    lines: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)  # event ids, in input order
+    profiles: list[str] = field(default_factory=list)  # contact ids, in input order
+    covers: dict[int, tuple[set[str], set[str]]] = field(default_factory=dict)  # by position
+
+    def add(self, message: dict[str, t.Any]) -> None:
+        self.lines.append(json.dumps(message) + "\n")
+
+    def schemas(self) -> None:
+        self.add(
+            {
+                "type": "SCHEMA",
+                "stream": "profiles",
+                "schema": PROFILE_SCHEMA,
+                "key_properties": ["externalId"],
+            }
+        )
+        self.add(
+            {
+                "type": "SCHEMA",
+                "stream": "email_events",
+                "schema": EVENT_SCHEMA,
+                "key_properties": ["event_id"],
+            }
+        )
+
+    def event(self, contact_id: str) -> None:
+        number = len(self.events)
+        event_id = f"chk-{uuid.uuid4().hex[:12]}-{number}"
+        self.events.append(event_id)
+        self.add(
+            {
+                "type": "RECORD",
+                "stream": "email_events",
+                "record": {
+                    "event_id": event_id,
+                    "event_type": EVENT_TYPES[number % len(EVENT_TYPES)],
+                    "event_time": "2025-03-01T10:00:00Z",
+                    "profile_external_id": contact_id,
+                    "email": f"{event_id}@example.com",
+                    "delivery_name": "DM190",
+                    "campaign_name": "2019LoyaltyCamp",
+                    "bounce_type": "Hard",
+                    "bounce_reason": "User unknown",
+                },
+            }
+        )
+
+    def profile(self, contact_id: str) -> None:
+        self.profiles.append(contact_id)
+        record = {"externalId": contact_id, "blackListEmail": True}
+        self.add({"type": "RECORD", "stream": "profiles", "record": record})
+
+    def state(self, name: str) -> dict[str, t.Any]:
+        value = {
+            "bookmarks": {
+                "email_events": {"checkpoint": name, "events": len(self.events)},
+                "profiles": {"profiles": len(self.profiles)},
+            }
+        }
+        self.covers[len(self.lines)] = (set(self.events), set(self.profiles))
+        self.add({"type": "STATE", "value": value})
+        return value
+
+    def covered(self, value: dict[str, t.Any]) -> tuple[set[str], set[str]]:
+        """The event ids and contact ids of the records read before STATE `value`."""
+        for position, covered in self.covers.items():
+            if json.loads(self.lines[position])["value"] == value:
+                return covered
+        raise AssertionError(f"STATE {value} is not in the input")
+
+
+@dataclass
+class Scenario:
+    """The script of the tests, with the STATE each full batch must emit."""
+
+    script: Script
+    expected: list[dict[str, t.Any]]  # STATEs in the order they must be emitted, once each
+    fillers: list[int]  # the position of the record that fills a batch, one per expected STATE
+
+
+def scenario() -> Scenario:
+    """Events and profiles, `BATCH` per batch, filling batches of both streams mid-stream.
+
+    1. p1 p2 S1 e1 e2 e3 S2 e4 S3 e5: e5 fills the events batch → S3 (not S1/S2) after the
+       events and the profiles sink's p1 p2 are written.
+    2. e6 e7 p3 S4 e8 e9 e10: e10 fills → S4, with p3 (pending in the profiles sink) written.
+    3. e11 e12 S5 p4 p5 p6 p7 p8: p8 fills the *profiles* batch → S5, after e11 e12.
+    4. S6 e13 … e17: e17 fills → S6; the input ends with nothing pending: S6 is not repeated.
+    """
+    people = [row["contactid"] for row in contacts(8, donotemail=False, donotbulkemail=False)]
+    s = Script()
+    s.schemas()
+    expected, fillers = [], []
+
+    s.profile(people[0])
+    s.profile(people[1])
+    s.state("S1")
+    for _ in range(3):
+        s.event(people[0])
+    s.state("S2")
+    s.event(people[1])
+    expected.append(s.state("S3"))
+    s.event(people[2])
+    fillers.append(len(s.lines) - 1)
+
+    s.event(people[2])
+    s.event(people[3])
+    s.profile(people[2])
+    expected.append(s.state("S4"))
+    for _ in range(3):
+        s.event(people[3])
+    fillers.append(len(s.lines) - 1)
+
+    s.event(people[4])
+    s.event(people[4])
+    expected.append(s.state("S5"))
+    for person in people[3:8]:
+        s.profile(person)
+    fillers.append(len(s.lines) - 1)
+
+    expected.append(s.state("S6"))
+    for _ in range(BATCH):
+        s.event(people[5])
+    fillers.append(len(s.lines) - 1)
+    return Scenario(s, expected, fillers)
+
+
+def in_dataverse(event_ids: set[str], contact_ids: set[str]) -> tuple[set[str], set[str]]:
+    """Which of `event_ids` are activity rows and which of `contact_ids` have opted out."""
+    dataverse = client()
+    found = {
+        row["acs_eventid"]
+        for entity_set in EVENT_SETS
+        for row in dataverse.iter_values(f"{entity_set}?$select=acs_eventid")
+    }
+    opted_out = {
+        contact_id
+        for contact_id in contact_ids
+        if dataverse.get_json(f"contacts({contact_id})?$select=donotemail")["donotemail"]
+    }
+    return found & event_ids, opted_out
+
+
+@dataclass
+class Emitted:
+    """One STATE the target wrote to stdout, and what had happened by then."""
+
+    value: dict[str, t.Any]
+    lines_read: int  # input lines the target had taken when it emitted the STATE
+    input_ended: bool  # whether the target had asked for a line past the last one
+    events: set[str]  # covered event ids that were activity rows at that moment
+    profiles: set[str]  # covered contact ids whose opt-out was written at that moment
+    profile_writes: int  # UpdateMultiple requests in the sandbox log at that moment
+
+
+class Recorder:
+    """Feeds the input line by line and catches the STATE lines written to stdout."""
+
+    def __init__(self, script: Script, admin: DataverseAdmin) -> None:
+        self.script = script
+        self.admin = admin
+        self.lines_read = 0
+        self.input_ended = False
+        self.emitted: list[Emitted] = []
+        self._partial = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.script.lines:
+            self.lines_read += 1
+            yield line
+        self.input_ended = True
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *complete, self._partial = self._partial.split("\n")
+        for line in complete:
+            if line.strip():
+                self._emitted(json.loads(line))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def _emitted(self, value: dict[str, t.Any]) -> None:
+        events, profiles = self.script.covered(value)
+        found_events, found_profiles = in_dataverse(events, profiles)
+        log = writes(self.admin.requests())
+        profile_writes = sum(r["path"].endswith(UPDATE_MULTIPLE) for r in log)
+        self.emitted.append(
+            Emitted(
+                value,
+                self.lines_read,
+                self.input_ended,
+                found_events,
+                found_profiles,
+                profile_writes,
+            )
+        )
+
+
+def test_state_after_each_full_batch_covers_only_written_records(
+    admin, tmp_path, monkeypatch
+) -> None:
+    plan = scenario()
+    script = plan.script
+    settings = config(tmp_path, batch_size_rows=BATCH)
+    admin.clear_requests()
+    recorder = Recorder(script, admin)
+    monkeypatch.setattr(sys, "stdout", recorder)
+
+    target = TargetDynamics365(config=settings)
+    target.listen(file_input=t.cast("t.IO[str]", recorder))
+    monkeypatch.undo()
+
+    assert recorder.lines_read == len(script.lines)
+    assert recorder.input_ended
+    # Exactly the expected STATEs, in order, each once: S1/S2 (superseded before a batch
+    # filled) never, and S6 (already emitted by the last checkpoint) not again at the end.
+    assert [e.value for e in recorder.emitted] == plan.expected
+    for emitted, filler in zip(recorder.emitted, plan.fillers, strict=True):
+        # Emitted as soon as the record filling a batch was read: before the end of input
+        # (S6's filler is the last line: emitted before the target saw the input end).
+        assert emitted.lines_read == filler + 1, emitted
+        assert not emitted.input_ended, emitted
+        # Every record the STATE covers, in either stream, was in Dataverse by then.
+        events, profiles = script.covered(emitted.value)
+        assert emitted.events == events, emitted.value
+        assert emitted.profiles == profiles, emitted.value
+    # The profiles sink's pending records were written before S3 (p1 p2) and S4 (p3), by
+    # the checkpoint of the events batch (one UpdateMultiple each); S5 follows their own batch.
+    assert [e.profile_writes for e in recorder.emitted] == [1, 2, 3, 3]
+    summary = target.summary.streams()
+    assert summary["email_events"]["upserted"] == len(script.events)
+    assert summary["profiles"]["updated"] == len(script.profiles)
+    assert in_dataverse(set(script.events), set(script.profiles)) == (
+        set(script.events),
+        set(script.profiles),
+    )
+
+
+def test_cli_emits_the_checkpoint_while_its_input_is_still_open(admin, tmp_path) -> None:
+    """As Meltano runs it: the STATE comes out while stdin is open, before any more input."""
+    plan = scenario()
+    script = plan.script
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config(tmp_path, batch_size_rows=BATCH)))
+    stderr = (tmp_path / "stderr.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "target_dynamics365.target", "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    out: queue.Queue[str] = queue.Queue()
+
+    def read_stdout() -> None:
+        for line in proc.stdout or ():
+            out.put(line)
+
+    reader = threading.Thread(target=read_stdout)
+    reader.start()
+    try:
+        first = plan.fillers[0] + 1
+        proc.stdin.write("".join(script.lines[:first]))
+        proc.stdin.flush()  # stdin stays open: the rest of the input has not been sent yet
+
+        try:
+            line = out.get(timeout=60)
+        except queue.Empty:
+            raise AssertionError(
+                "no STATE within 60 s of the batch filling:\n"
+                + (tmp_path / "stderr.log").read_text()[-4000:]
+            ) from None
+        assert json.loads(line) == plan.expected[0]
+        assert proc.poll() is None
+        events, profiles = script.covered(plan.expected[0])
+        assert in_dataverse(events, profiles) == (events, profiles)
+
+        proc.stdin.write("".join(script.lines[first:]))
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0, (tmp_path / "stderr.log").read_text()[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+        stderr.close()
+    rest = []
+    while not out.empty():
+        rest.append(json.loads(out.get()))
+    assert rest == plan.expected[1:]  # the last STATE once, not again after the final drain
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: TargetDynamics365.checkpoint drains only _sinks_active, not the sinks a "
+    "changed SCHEMA retired to _sinks_to_clear, so it emits a STATE covering their unwritten "
+    "records (written only at the final drain_all)",
+)
+def test_state_after_a_schema_change_covers_the_replaced_sinks_records(
+    admin, tmp_path, monkeypatch
+) -> None:
+    """A new SCHEMA of `profiles` retires its sink with p1 pending; the next STATE covers p1.
+
+    The SDK keeps the retired sink in `_sinks_to_clear` until the next full drain; the
+    checkpoint after the events batch must write its records before emitting S1.
+    """
+    people = [row["contactid"] for row in contacts(2, donotemail=False, donotbulkemail=False)]
+    s = Script()
+    s.schemas()
+    s.profile(people[0])
+    expected = s.state("S1")
+    changed: dict[str, t.Any] = json.loads(json.dumps(PROFILE_SCHEMA))
+    changed["properties"]["lastModified"] = {"type": ["string", "null"]}
+    s.add(
+        {
+            "type": "SCHEMA",
+            "stream": "profiles",
+            "schema": changed,
+            "key_properties": ["externalId"],
+        }
+    )
+    for _ in range(BATCH):
+        s.event(people[1])
+    recorder = Recorder(s, admin)
+    monkeypatch.setattr(sys, "stdout", recorder)
+
+    TargetDynamics365(config=config(tmp_path, batch_size_rows=BATCH)).listen(
+        file_input=t.cast("t.IO[str]", recorder)
+    )
+    monkeypatch.undo()
+
+    assert [e.value for e in recorder.emitted] == [expected]
+    (emitted,) = recorder.emitted
+    assert not emitted.input_ended  # the checkpoint of the events batch
+    assert emitted.events == set()  # S1 covers no event
+    assert in_dataverse(set(s.events), {people[0]}) == (set(s.events), {people[0]})  # at the end
+    assert emitted.profiles == {people[0]}, "S1 emitted before p1 (retired sink) was written"
