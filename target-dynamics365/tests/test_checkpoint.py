@@ -16,7 +16,6 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
-import pytest
 from target_dynamics365.target import TargetDynamics365
 
 from .helpers import EVENT_SCHEMA, PROFILE_SCHEMA, client, config, contacts, writes
@@ -333,19 +332,14 @@ def test_cli_emits_the_checkpoint_while_its_input_is_still_open(admin, tmp_path)
     assert rest == plan.expected[1:]  # the last STATE once, not again after the final drain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: TargetDynamics365.checkpoint drains only _sinks_active, not the sinks a "
-    "changed SCHEMA retired to _sinks_to_clear, so it emits a STATE covering their unwritten "
-    "records (written only at the final drain_all)",
-)
 def test_state_after_a_schema_change_covers_the_replaced_sinks_records(
     admin, tmp_path, monkeypatch
 ) -> None:
     """A new SCHEMA of `profiles` retires its sink with p1 pending; the next STATE covers p1.
 
     The SDK keeps the retired sink in `_sinks_to_clear` until the next full drain; the
-    checkpoint after the events batch must write its records before emitting S1.
+    checkpoint after the events batch must write its records before emitting S1 (before
+    a07134a it drained only `_sinks_active` and emitted S1 with p1 unwritten).
     """
     people = [row["contactid"] for row in contacts(2, donotemail=False, donotbulkemail=False)]
     s = Script()
