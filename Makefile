@@ -57,9 +57,10 @@ lint: install
 sandbox: install ## run the sandbox in the foreground for manual use
 	$(BIN)/crm-sandbox serve
 
-bench: install ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-to-campaign job (CONTACTS=20000)
+bench: install ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-to-campaign job (CONTACTS=20000); target-dynamics365 (EVENTS=100000)
 	$(BIN)/python -m bench.tap_dynamics365 $(if $(ROWS),--rows $(ROWS))
 	$(BIN)/python -m bench.target_adobe_campaign $(if $(CONTACTS),--contacts $(CONTACTS))
+	$(BIN)/python -m bench.target_dynamics365 $(if $(EVENTS),--events $(EVENTS))
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox output
