@@ -25,7 +25,23 @@ TABLES = {
     "click": ("acs_emailclick", "click"),
     "bounce": ("acs_emailbounce", "hard_bounce"),
 }
-RATES = {"hard_bounce_rate": 0.1, "soft_bounce_rate": 0.1, "open_rate": 0.7, "click_rate": 0.5}
+
+
+def simulate_send(
+    sb: Sandbox, delivery: str, external_ids: list[str], seed: int, **names: str
+) -> dict[str, Any]:
+    """Campaign sends `delivery` to these profiles: bounces, opens and clicks included."""
+    return sb.campaign.admin.simulate_send(
+        delivery,
+        external_ids=external_ids,
+        seed=seed,
+        hard_bounce_rate=0.1,
+        soft_bounce_rate=0.1,
+        open_rate=0.7,
+        click_rate=0.5,
+        label=names.get("label"),
+        campaign=names.get("campaign", "SandboxCampaign"),
+    )
 
 
 def recent_start() -> dict[str, str]:
@@ -83,13 +99,13 @@ def test_events_land_once_on_the_right_timelines_then_late_bounces_and_opt_outs(
     linked, orphans = linked_contacts(sb, d365)
     assert len(linked) >= 20, "the seed links too few profiles to D365 contacts"
     strays = orphans[:5]  # profiles whose contact is not in D365: their events are rejected
-    send = sb.campaign.admin.simulate_send(
+    send = simulate_send(
+        sb,
         "DM190",
-        external_ids=[*linked, *strays],
+        [*linked, *strays],
+        seed=7,
         label="Loyalty newsletter",
         campaign="2019LoyaltyCamp",
-        seed=7,
-        **RATES,
     )
     env = recent_start()
 
@@ -138,10 +154,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
 ) -> None:
     sb = campaign_sandbox
     linked, _ = linked_contacts(sb, d365)
-    sends = [
-        sb.campaign.admin.simulate_send(f"DM{200 + n}", external_ids=linked, seed=n, **RATES)
-        for n in range(4)
-    ]
+    sends = [simulate_send(sb, f"DM{200 + n}", linked, seed=n) for n in range(4)]
     total = sum(expected(sends, linked).values())
     env = {
         **recent_start(),
