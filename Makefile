@@ -19,7 +19,7 @@ PYTEST := $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider
 # Typed Python outside the packages: the demo, the end-to-end tests, the benchmarks.
 TOOLS_PY := scripts tests/*.py bench
 
-.PHONY: install plugins demo test test-unit test-e2e lint lock sandbox bench clean
+.PHONY: install plugins demo test test-unit test-e2e lint lock sandbox bench replay check clean
 
 install: $(VENV)/.installed ## the project venv: Meltano, tools, and every package editable
 
@@ -61,6 +61,9 @@ bench: install ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-t
 	$(BIN)/python -m bench.tap_dynamics365 $(if $(ROWS),--rows $(ROWS))
 	$(BIN)/python -m bench.target_adobe_campaign $(if $(CONTACTS),--contacts $(CONTACTS))
 	$(BIN)/python -m bench.target_dynamics365 $(if $(EVENTS),--events $(EVENTS))
+
+replay: plugins ## re-read one stream of a job from scratch: make replay JOB=d365-to-campaign STREAM=contact
+	$(BIN)/python -m scripts.replay --job $(JOB) --stream $(STREAM) $(if $(ENV),--environment $(ENV))
 
 clean:
 	rm -rf $(VENV) .meltano .sandbox output
