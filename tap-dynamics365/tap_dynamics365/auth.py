@@ -101,6 +101,15 @@ class DataverseAuthenticator(APIAuthenticatorBase):
 
     def access_token(self) -> str:
         """Return a valid access token, from MSAL's cache when it has one."""
+        return t.cast("str", self._acquire()["access_token"])
+
+    def expires_in(self) -> int | None:
+        """Acquire a token (from the cache when valid) and return its seconds left, if known."""
+        seconds = self._acquire().get("expires_in")
+        return int(seconds) if seconds is not None else None
+
+    def _acquire(self) -> dict[str, t.Any]:
+        """MSAL's result for a successful acquisition; raise `AuthenticationError` otherwise."""
         with self._lock:
             if self._app is None:
                 try:
@@ -115,7 +124,7 @@ class DataverseAuthenticator(APIAuthenticatorBase):
                 f"at {self._authority}: {result.get('error')}: {result.get('error_description')}"
             )
             raise AuthenticationError(msg)
-        return t.cast("str", result["access_token"])
+        return t.cast("dict[str, t.Any]", result)
 
     def invalidate(self) -> None:
         """Drop cached access tokens so the next request fetches a new one."""
