@@ -18,6 +18,9 @@ OUTCOMES = (
     "filtered_out",  # `_sdc_filtered_out` true: not written (no Campaign record, or not deleting)
     "deleted_filtered_out",  # `_sdc_filtered_out` true: its Campaign record deleted
     "rejected",
+    # not a record outcome: Campaign opt-outs a record would have cleared (opt_out_sync
+    # bidirectional); the record itself is also counted updated or unchanged
+    "opt_outs_kept",
 )
 
 
@@ -103,10 +106,20 @@ class RunSummary:
         with self._lock:
             return sum(counts[outcome] for counts in self._counts.values())
 
-    def write(self, path: str | Path, rejects_file: str | Path) -> None:
+    def would_line(self) -> str:
+        """Return what a dry run would have done, in one line."""
+        deleted = self.total("deleted") + self.total("deleted_filtered_out")
+        return (
+            f"would create {self.total('created')}, update {self.total('updated')}, "
+            f"delete {deleted}, reject {self.total('rejected')}, "
+            f"unchanged {self.total('unchanged')}"
+        )
+
+    def write(self, path: str | Path, rejects_file: str | Path, *, dry_run: bool = False) -> None:
         """Write the summary as JSON, for scripts and the demo."""
         streams = self.streams()
         document = {
+            "dry_run": dry_run,
             "streams": streams,
             "totals": {o: sum(s[o] for s in streams.values()) for o in OUTCOMES},
             "rejects_file": str(rejects_file),

@@ -112,6 +112,10 @@ class CampaignSink(BatchSink):
         self.target.drain_parents(self.route)
         index = self.target.key_index(self.stream_name)
         writes = [w for w in (self._plan(index, record) for record in records) if w]
+        if self.target.dry_run:
+            for write in writes:
+                self.target.summary.add(self.stream_name, self._pretend(index, write))
+            return
         futures = [self.target.executor.submit(self._execute, index, w) for w in writes]
         ambiguous, failure = self._collect(writes, futures)
         if ambiguous and failure is None:
@@ -147,14 +151,19 @@ class CampaignSink(BatchSink):
         except (RecordRejectedError, DuplicateKeyError) as exc:
             self._reject(record, key, str(exc), field=getattr(exc, "field", None))
             return None
+        opt_outs = self.target.opt_outs
         if entry is None:
-            return Write("create", key, record, body=payload.body)
-        changes = changed_fields(
-            payload.body,
-            entry.values,
-            key=self.route.key,
-            create_only=self.options.create_only,
+            return Write("create", key, record, body=opt_outs.for_create(payload.body))
+        changes, kept = opt_outs.for_update(
+            changed_fields(
+                payload.body,
+                entry.values,
+                key=self.route.key,
+                create_only=self.options.create_only,
+            )
         )
+        if kept:
+            self.target.summary.add(self.stream_name, "opt_outs_kept", kept)
         if not changes:
             self.target.summary.add(self.stream_name, "unchanged")
             return None
@@ -210,6 +219,23 @@ class CampaignSink(BatchSink):
             return "rejected"
         except AmbiguousWriteError:
             return AMBIGUOUS
+        return "deleted_filtered_out" if write.kind == "delete_filtered_out" else "deleted"
+
+    def _pretend(self, index: KeyIndex, write: Write) -> str:
+        """Dry run: update the key index as the call would have, and return its outcome.
+
+        Later batches (and children looking up a new parent) then decide as in a real run.
+        """
+        if write.kind == "create":
+            body = write.body or {}
+            pkey = f"dry-run:{write.key}"
+            index.put(write.key, Entry(pkey=pkey, href=f"{self.route.path}/{pkey}", values=body))
+            return "created"
+        assert write.entry is not None  # planned with its entry
+        if write.kind == "update":
+            write.entry.values.update(write.body or {})
+            return "updated"
+        index.remove(write.key)
         return "deleted_filtered_out" if write.kind == "delete_filtered_out" else "deleted"
 
     def _collect(

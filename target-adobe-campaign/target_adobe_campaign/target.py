@@ -15,6 +15,7 @@ from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
 
 from target_adobe_campaign.keyindex import KeyIndex
+from target_adobe_campaign.optouts import OPT_OUT_SETTINGS, OptOutPolicy
 from target_adobe_campaign.rejects import OUTCOMES, RejectsFile, RunSummary
 from target_adobe_campaign.routing import RESOURCES_SETTING, Route, parse_routes
 from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink
@@ -70,6 +71,14 @@ class TargetAdobeCampaign(Target):
             default=DEFAULT_BATCH_SIZE,
             description="Records per batch (a batch's calls run concurrently)",
         ),
+        *OPT_OUT_SETTINGS,
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Read Campaign, map, validate and decide as usual, but write nothing "
+            "(no POST/PATCH/DELETE) and emit no STATE; the summary counts what would be done",
+        ),
     ).to_dict()
 
     @classmethod
@@ -106,6 +115,16 @@ class TargetAdobeCampaign(Target):
     def routes(self) -> dict[str, Route]:
         """Stream name → route, from the `resources` setting."""
         return parse_routes(self.config.get("resources") or {})[0]
+
+    @cached_property
+    def opt_outs(self) -> OptOutPolicy:
+        """Which opt-out fields are written (`opt_out_sync`, `opt_out_fields`)."""
+        return OptOutPolicy.from_config(self.config)
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether this run only decides (`dry_run`): no writes, no STATE."""
+        return bool(self.config.get("dry_run"))
 
     @cached_property
     def client(self) -> CampaignClient:
@@ -167,6 +186,13 @@ class TargetAdobeCampaign(Target):
 
     # --- end of run -----------------------------------------------------------------------
 
+    def _write_state_message(self, state: dict) -> None:
+        """Emit STATE, except in a dry run (Meltano keeps the bookmarks of the last real run)."""
+        if self.dry_run:
+            self.logger.debug("DRY RUN: STATE not emitted")
+            return
+        super()._write_state_message(state)
+
     def process_endofpipe(self) -> None:
         """Drain and emit STATE, then write the summary; fail if anything was rejected."""
         try:
@@ -174,11 +200,13 @@ class TargetAdobeCampaign(Target):
         finally:
             self.executor.shutdown(wait=True)
             self.rejects.close()
-        self.summary.write(self.summary_path, self.rejects.path)
+        self.summary.write(self.summary_path, self.rejects.path, dry_run=self.dry_run)
         for stream, counts in self.summary.streams().items():
             self.logger.info(
                 "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in OUTCOMES)
             )
+        if self.dry_run:
+            self.logger.info("DRY RUN: %s", self.summary.would_line())
         rejected = self.summary.total("rejected")
         if rejected:
             msg = (
