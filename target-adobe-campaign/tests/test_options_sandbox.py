@@ -214,3 +214,29 @@ def test_records_the_filter_now_excludes(campaign, tmp_path, capsys, delete_filt
         1,
         0,
     )
+
+
+def test_filters_combine_conditions_with_and_or(campaign, tmp_path, capsys) -> None:
+    """`__filter__` drops records before the target; `_sdc_filtered_out` lets it see them."""
+    combined = {
+        **CONTACT_MAP,
+        "__filter__": "record.get('_sdc_deleted_at') is None and emailaddress1 is not None",
+        "_sdc_filtered_out": "statecode != 0 and jobtitle != 'Board member' or firstname == 'Test'",
+    }
+    messages = [
+        d365("c1"),
+        d365("c2", statecode=1),  # inactive: filtered out
+        d365("c3", statecode=1, jobtitle="Board member"),  # inactive, but board members stay
+        d365("c4", firstname="Test"),  # test contact: filtered out
+        d365("c5", emailaddress1=None),  # dropped by __filter__: the target never sees it
+    ]
+    first = run(
+        campaign,
+        tmp_path,
+        capsys,
+        messages,
+        stream_maps={"contact": combined, "contact_deletes": DELETES_MAP},
+    )
+    assert set(ours(campaign)) & {"c1", "c2", "c3", "c4", "c5"} == {"c1", "c3"}
+    counts = first.summary["streams"]["contact"]
+    assert (counts["created"], counts["filtered_out"], sum(counts.values())) == (2, 2, 4)
