@@ -13,11 +13,18 @@ import math
 import threading
 import typing as t
 from collections import Counter
+from urllib.parse import quote
 
 from tap_dynamics365.batch import ChangeSetError
 from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
-from target_dynamics365.events import ACTIVITY_TABLES, ActivityTable, event_date
+from target_dynamics365.events import (
+    ACTIVITY_TABLES,
+    EVENT_ID,
+    ActivityTable,
+    event_date,
+    key_literal,
+)
 from target_dynamics365.optouts import is_guid
 from target_dynamics365.sinks import MAX_TARGETS, ROW_ERRORS, DataverseSink, chunks
 from target_dynamics365.writers import (
@@ -29,7 +36,7 @@ from target_dynamics365.writers import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from singer_sdk.target_base import Target
 
@@ -38,11 +45,27 @@ if t.TYPE_CHECKING:
 EVENT_BATCH_MIN = 25_000
 EVENT_BATCH_MAX = 50_000
 MAX_EMPTY_SHARE = 0.5  # requests' worth of unused room tolerated when closing at the minimum
+FILTER_CHARS = 8000  # URL-encoded `$filter` per read of event ids (Dataverse allows ~32 KB URLs)
 
 
 def unused_room(counts: Counter[str]) -> float:
     """Return the requests' worth of room the batch's last chunk per table would leave empty."""
     return sum(math.ceil(n / MAX_TARGETS) - n / MAX_TARGETS for n in counts.values())
+
+
+def event_id_filters(event_ids: Sequence[str], limit: int = FILTER_CHARS) -> Iterator[str]:
+    """Yield URL-encoded `acs_eventid eq '…' or …` conditions of at most ~`limit` characters."""
+    terms: list[str] = []
+    size = 0
+    for event_id in event_ids:
+        term = f"{EVENT_ID.logical_name} eq {quote(key_literal(event_id), safe='')}"
+        if terms and size + len(term) > limit:
+            yield " or ".join(terms)
+            terms, size = [], 0
+        terms.append(term)
+        size += len(term) + 4
+    if terms:
+        yield " or ".join(terms)
 
 
 class EmailEventSink(DataverseSink):
@@ -55,6 +78,7 @@ class EmailEventSink(DataverseSink):
     """
 
     outcomes = ("upserted", "rejected")
+    dry_run_outcomes = ("created", "updated", "rejected")
 
     def __init__(
         self,
@@ -105,9 +129,42 @@ class EmailEventSink(DataverseSink):
         for event_type, table, row in self._latest_per_event(context.get("records", [])):
             tables[event_type] = table
             rows.setdefault(event_type, []).append(row)
+        if self.dry_run:
+            self.preview(tables, rows)
+            return
         for event_type, table_rows in rows.items():
             for chunk in chunks(table_rows, MAX_TARGETS):
                 self.send(tables[event_type], chunk)
+
+    def preview(self, tables: dict[str, ActivityTable], rows: dict[str, list[EventRow]]) -> None:
+        """Dry run: count what `write_batch` would create, update and reject, by reading only.
+
+        One bulk read of the batch's contacts finds those that do not exist (a real run learns
+        it from the refusal); a read of each table by `acs_eventid` tells rows that would be
+        created from rows already there. Refusals of a row's content cannot be foreseen.
+        """
+        contact_ids = sorted({row.contact_id for table_rows in rows.values() for row in table_rows})
+        unknown = [c for c in contact_ids if c not in self.missing_contacts]
+        found = self.read_contacts(unknown)
+        self.missing_contacts.update(c for c in unknown if c not in found)
+        for event_type, table_rows in rows.items():
+            table = tables[event_type]
+            self.supports_upsert_multiple(table)  # logs the tables a real run writes by $batch
+            kept = self._without_missing_contacts(table_rows)
+            existing = self.existing_event_ids(table, [row.event_id for row in kept])
+            created = sum(row.event_id.casefold() not in existing for row in kept)
+            self.target.summary.add(self.stream_name, "created", created)
+            self.target.summary.add(self.stream_name, "updated", len(kept) - created)
+
+    def existing_event_ids(self, table: ActivityTable, event_ids: Sequence[str]) -> set[str]:
+        """Return which of `event_ids` (casefolded, as Dataverse compares) have a row already."""
+        found: set[str] = set()
+        for condition in event_id_filters(event_ids):
+            query = f"{table.entity_set}?$select={EVENT_ID.logical_name}&$filter={condition}"
+            found.update(
+                str(row[EVENT_ID.logical_name]).casefold() for row in self.client.iter_values(query)
+            )
+        return found
 
     def supports_upsert_multiple(self, table: ActivityTable) -> bool:
         """Whether `table` has UpsertMultiple; asked once per run for the four tables."""

@@ -9,18 +9,20 @@ import typing as t
 from collections import Counter
 from pathlib import Path
 
-OUTCOMES = ("updated", "upserted", "unchanged", "skipped", "rejected")
+OUTCOMES = ("created", "updated", "upserted", "unchanged", "skipped", "skipped_mode", "rejected")
 
 
 class RejectsFile:
     """One JSON object per rejected record; the file is rewritten by every run.
 
-    A line: `{"stream", "key", "reason", "status", "code", "rejected_at", "record"}`.
+    A line: `{"stream", "key", "reason", "status", "code", "rejected_at", "record"}`, plus
+    `"dry_run": true` in a dry run (what a real run would reject).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, dry_run: bool = False) -> None:
         """Nothing is written until the first reject (or `close`)."""
         self.path = Path(path)
+        self.dry_run = dry_run
         self._file: t.TextIO | None = None
         self._lock = threading.Lock()
 
@@ -44,6 +46,8 @@ class RejectsFile:
             "rejected_at": datetime.datetime.now(datetime.UTC).isoformat(),
             "record": record,
         }
+        if self.dry_run:
+            line["dry_run"] = True
         text = json.dumps(line, default=str, ensure_ascii=False) + "\n"
         with self._lock:
             if self._file is None:

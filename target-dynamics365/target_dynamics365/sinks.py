@@ -15,7 +15,14 @@ from http import HTTPStatus
 from singer_sdk.sinks import BatchSink
 from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
-from target_dynamics365.optouts import changes, contact_fields, is_guid
+from target_dynamics365.optouts import (
+    MODIFIED_ON,
+    WRITING_MODES,
+    changes,
+    contact_fields,
+    is_guid,
+    supersedes,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -56,6 +63,8 @@ class DataverseSink(BatchSink):
     target: TargetDynamics365
     #: The outcomes this sink counts, in the order the run summary logs them.
     outcomes: tuple[str, ...] = ()
+    #: The same with `dry_run` (what a real run would have done).
+    dry_run_outcomes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -68,6 +77,7 @@ class DataverseSink(BatchSink):
         super().__init__(target, stream_name, schema, key_properties)
         self.target = t.cast("TargetDynamics365", target)
         self.client = self.target.client
+        self.dry_run: bool = self.target.dry_run
 
     @property
     def max_size(self) -> int:
@@ -103,8 +113,11 @@ class DataverseSink(BatchSink):
 
         Rows refused on their own go to the rejects file with Dataverse's status, code and
         message; the others are written and counted as `outcome`. 401, 403, other statuses and
-        exhausted retries stop the run.
+        exhausted retries stop the run. With `dry_run` nothing is sent: the rows are counted.
         """
+        if self.dry_run:
+            self.target.summary.add(self.stream_name, outcome, len(rows))
+            return
         try:
             self.client.post(action, {"Targets": [row.target for row in rows]})
         except ForbiddenError:
@@ -147,15 +160,17 @@ class DataverseSink(BatchSink):
 
 
 class OptOutSink(DataverseSink):
-    """Writes the `profiles` stream's opt-outs onto contacts whose id is the `externalId`.
+    """Writes Campaign opt-outs (`profiles`, `opt_outs`) onto the contacts whose id is `externalId`.
 
-    Per batch: the contacts' current values are read in bulk, only contacts whose values
-    really differ are written (`UpdateMultiple`, all or nothing), and a refused request is
-    split until the refused rows are found. Profiles without an `externalId` are skipped;
-    those whose contact does not exist go to the rejects file.
+    Per batch: the contacts' opt-out columns and `modifiedon` are read in bulk, `opt_out_sync`
+    decides each flag (`optouts.changes`), only contacts whose values really differ are written
+    (`UpdateMultiple`, all or nothing), and a refused request is split until the refused rows
+    are found. Profiles without an `externalId` are skipped; those whose contact does not exist
+    go to the rejects file. In a mode that does not write Dynamics 365 nothing is read either.
     """
 
-    outcomes = ("updated", "unchanged", "skipped", "rejected")
+    outcomes = ("updated", "unchanged", "skipped", "skipped_mode", "rejected")
+    dry_run_outcomes = ("updated", "rejected", "unchanged", "skipped", "skipped_mode")
 
     def __init__(
         self,
@@ -164,22 +179,33 @@ class OptOutSink(DataverseSink):
         schema: dict,
         key_properties: Sequence[str] | None,
     ) -> None:
-        """Take the opt-out mapping from the target."""
+        """Take the opt-out mapping and mode from the target."""
         super().__init__(target, stream_name, schema, key_properties)
         self.mapping: dict[str, list[str]] = self.target.opt_out_mapping
         self.fields = contact_fields(self.mapping)
+        self.mode: str = self.target.opt_out_sync
+        if self.mode not in WRITING_MODES:
+            self.logger.info(
+                "opt_out_sync is %s: %s records change no contact (counted as skipped_mode)",
+                self.mode,
+                stream_name,
+            )
 
     def write_batch(self, context: dict) -> None:
         """Read the batch's contacts, then write what differs."""
-        latest = self._latest_per_contact(context.get("records", []))
-        current = self.read_contacts(list(latest), self.fields)
+        records = context.get("records", [])
+        if self.mode not in WRITING_MODES:
+            self.target.summary.add(self.stream_name, "skipped_mode", len(records))
+            return
+        latest = self._latest_per_contact(records)
+        current = self.read_contacts(list(latest), [*self.fields, MODIFIED_ON])
         updates: list[Row] = []
         for contact_id, record in latest.items():
             row = current.get(contact_id)
             if row is None:
                 self.reject(record, contact_id, f"contact {contact_id} does not exist")
                 continue
-            changed = changes(record, self.mapping, row)
+            changed = changes(record, self.mapping, row, self.mode)
             if changed:
                 target = {
                     "@odata.type": "Microsoft.Dynamics.CRM.contact",
@@ -193,7 +219,7 @@ class OptOutSink(DataverseSink):
             self.write(UPDATE_MULTIPLE, chunk, "updated")
 
     def _latest_per_contact(self, records: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
-        """Keep the last profile of each contact id; skip or reject those without a usable one."""
+        """Keep each contact's latest record (`optouts.supersedes`); skip/reject unusable ids."""
         latest: dict[str, dict[str, t.Any]] = {}
         for record in records:
             external_id = record.get("externalId")
@@ -204,7 +230,10 @@ class OptOutSink(DataverseSink):
                 self.reject(record, external_id, "externalId is not a Dynamics 365 contact id")
                 continue
             contact_id = external_id.lower()
-            if contact_id in latest:
+            previous = latest.get(contact_id)
+            if previous is not None:
                 self.tally_duplicate_merged()
+                if not supersedes(record, previous):
+                    continue
             latest[contact_id] = record
         return latest

@@ -13,7 +13,11 @@ from tap_dynamics365.client import DataverseClient, connection_errors
 from tap_dynamics365.tap import TapDynamics365
 
 from target_dynamics365.event_sink import EVENT_BATCH_MAX, EVENT_BATCH_MIN, EmailEventSink
-from target_dynamics365.optouts import DEFAULT_OPT_OUT_MAPPING
+from target_dynamics365.optouts import (
+    DEFAULT_OPT_OUT_MAPPING,
+    DEFAULT_OPT_OUT_SYNC,
+    OPT_OUT_SYNC_MODES,
+)
 from target_dynamics365.rejects import OUTCOMES, RejectsFile, RunSummary
 from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, OptOutSink
 
@@ -33,8 +37,19 @@ CONNECTION_KEYS = (
     "request_timeout",
     "max_retries",
 )
-#: Streams this target writes, and the sink of each.
-SINKS: dict[str, type[DataverseSink]] = {"profiles": OptOutSink, "email_events": EmailEventSink}
+#: Streams this target writes, and the sink of each (`opt_outs`: Campaign's SFTP export rows).
+SINKS: dict[str, type[DataverseSink]] = {
+    "profiles": OptOutSink,
+    "opt_outs": OptOutSink,
+    "email_events": EmailEventSink,
+}
+#: Dry-run summary wording of each outcome ("would update 3").
+DRY_RUN_VERBS = {
+    "created": "create",
+    "updated": "update",
+    "upserted": "upsert",
+    "rejected": "reject",
+}
 
 
 def _connection_schema() -> dict[str, t.Any]:
@@ -55,6 +70,23 @@ def _target_schema() -> dict[str, t.Any]:
             default=DEFAULT_OPT_OUT_MAPPING,
             description="Campaign opt-out field → the contact's boolean columns it sets "
             "(a column mapped from several fields is true when any of them is)",
+        ),
+        th.Property(
+            "opt_out_sync",
+            th.StringType,
+            default=DEFAULT_OPT_OUT_SYNC,
+            allowed_values=list(OPT_OUT_SYNC_MODES),
+            description="Which side's opt-outs win: disabled and d365_to_campaign write no "
+            "contact; campaign_to_d365 makes Dynamics 365 agree with Campaign; bidirectional "
+            "applies Adobe's rule per flag (Campaign's value if its <flag>LastModified is later "
+            "than the contact's modifiedon, else opt-out = true wins)",
+        ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Read and decide as usual but write nothing to Dynamics 365 and emit "
+            "no STATE; the summary says what would be written, the rejects file is written",
         ),
         th.Property(
             "rejects_file",
@@ -126,9 +158,20 @@ class TargetDynamics365(Target):
         return dict(self.config.get("opt_out_mapping") or DEFAULT_OPT_OUT_MAPPING)
 
     @cached_property
+    def opt_out_sync(self) -> str:
+        """The opt-out sync mode (validated with the config)."""
+        return str(self.config.get("opt_out_sync") or DEFAULT_OPT_OUT_SYNC)
+
+    @cached_property
+    def dry_run(self) -> bool:
+        """Whether this run only reads and reports (no writes, no STATE)."""
+        return bool(self.config.get("dry_run"))
+
+    @cached_property
     def rejects(self) -> RejectsFile:
         """The rejects file of this run."""
-        return RejectsFile(self.config.get("rejects_file") or DEFAULT_REJECTS_FILE)
+        path = self.config.get("rejects_file") or DEFAULT_REJECTS_FILE
+        return RejectsFile(path, dry_run=self.dry_run)
 
     @property
     def max_parallelism(self) -> int:
@@ -149,7 +192,7 @@ class TargetDynamics365(Target):
         (`_sinks_active`, `_sinks_to_clear`, `_latest_state` and `_write_state_message` are
         singer-sdk 0.54 internals: re-check them on upgrades.)
         """
-        if self._checkpointing:  # a sink this checkpoint drains is calling back
+        if self._checkpointing or self.dry_run:  # a drained sink calling back; no STATE
             return
         self._checkpointing = True
         try:
@@ -163,14 +206,17 @@ class TargetDynamics365(Target):
             self._write_state_message(copy.deepcopy(self._latest_state))
 
     def _write_state_message(self, state: dict) -> None:
-        """Emit a STATE once: the end-of-input drain would repeat the last checkpoint."""
-        if state == self._emitted_state:
+        """Emit a STATE once; none in a dry run (Meltano keeps its bookmarks).
+
+        Once: the end-of-input drain would repeat the last checkpoint.
+        """
+        if self.dry_run or state == self._emitted_state:
             return
         super()._write_state_message(state)
         self._emitted_state = copy.deepcopy(state)
 
     def get_sink_class(self, stream_name: str) -> type[DataverseSink]:
-        """Route `profiles` and `email_events` to their sinks; refuse any other stream."""
+        """Route `profiles`, `opt_outs` and `email_events` to their sinks; refuse the rest."""
         sink = SINKS.get(stream_name)
         if sink is None:
             msg = (
@@ -187,15 +233,23 @@ class TargetDynamics365(Target):
         finally:
             self.rejects.close()
         for stream, counts in self.summary.streams().items():
-            sink = SINKS.get(stream)
-            outcomes = sink.outcomes if sink else OUTCOMES
-            self.logger.info(
-                "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in outcomes)
-            )
+            self.logger.info("%s", summary_line(stream, counts, dry_run=self.dry_run))
         rejected = self.summary.total("rejected")
         if rejected:
-            msg = f"{rejected} record(s) not written to Dynamics 365; see {self.rejects.path}"
+            verb = "would not be" if self.dry_run else "not"
+            msg = f"{rejected} record(s) {verb} written to Dynamics 365; see {self.rejects.path}"
             raise RecordsRejectedError(msg)
+
+
+def summary_line(stream: str, counts: dict[str, int], *, dry_run: bool = False) -> str:
+    """`Summary profiles: updated 2, …`, or `DRY RUN profiles: would update 2, reject 1, …`."""
+    sink = SINKS.get(stream)
+    if not dry_run:
+        outcomes = sink.outcomes if sink else OUTCOMES
+        return f"Summary {stream}: " + ", ".join(f"{o} {counts[o]}" for o in outcomes)
+    outcomes = sink.dry_run_outcomes if sink else OUTCOMES
+    parts = [f"{DRY_RUN_VERBS.get(o, o)} {counts[o]}" for o in outcomes]
+    return f"DRY RUN {stream}: would " + ", ".join(parts)
 
 
 if __name__ == "__main__":

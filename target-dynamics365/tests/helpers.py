@@ -52,14 +52,39 @@ EVENT_SCHEMA = {
         },
     },
 }
+#: tap-adobe-campaign's `opt_outs` stream (rows of Campaign's SFTP opt-out exports).
+CAMPAIGN_FLAGS = (
+    "blackList",
+    "blackListEmail",
+    "blackListFax",
+    "blackListMobile",
+    "blackListPhone",
+    "blackListPostalMail",
+    "blackListPushnotification",
+    "ccpaOptOut",
+)
+DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+OPT_OUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **{
+            name: {"type": ["string", "null"]}
+            for name in ("export_position", "export_file", "PKey", "externalId", "email")
+        },
+        "lastModified": DATE_TIME,
+        **{flag: {"type": ["boolean", "null"]} for flag in CAMPAIGN_FLAGS},
+        **{f"{flag}LastModified": DATE_TIME for flag in CAMPAIGN_FLAGS},
+    },
+}
 SCHEMAS = {
     "profiles": (PROFILE_SCHEMA, ["externalId"]),
+    "opt_outs": (OPT_OUT_SCHEMA, ["export_position"]),
     "email_events": (EVENT_SCHEMA, ["event_id"]),
 }
 
 
 def singer_input(records: list[dict[str, t.Any]], stream: str = "profiles") -> str:
-    """SCHEMA + RECORDs of `stream` (`profiles`, `email_events`), as tap-adobe-campaign emits."""
+    """SCHEMA + RECORDs of `stream` (`profiles`, `opt_outs`, `email_events`) + one STATE."""
     schema, key_properties = SCHEMAS[stream]
     messages: list[dict[str, t.Any]] = [
         {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": key_properties},

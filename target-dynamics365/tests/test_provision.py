@@ -99,7 +99,9 @@ def test_dry_run_then_create_then_nothing(bare: Sandbox, tmp_path) -> None:
     target = TargetDynamics365(config={**connection(bare), "rejects_file": str(tmp_path / "r")})
     target.listen(file_input=io.StringIO(singer_input(simulated_send(ids), "email_events")))
     assert target.summary.streams()["email_events"] == {
-        **dict.fromkeys(("updated", "unchanged", "skipped", "rejected"), 0),
+        **dict.fromkeys(
+            ("created", "updated", "unchanged", "skipped", "skipped_mode", "rejected"), 0
+        ),
         "upserted": 8,
     }
 
