@@ -63,9 +63,10 @@ FORMATTED_TYPES = frozenset(
 )
 
 #: Metadata casts that carry option sets, with the attribute types they cover.
+MULTISELECT_CAST = "MultiSelectPicklistAttributeMetadata"
 OPTION_SET_CASTS = (
     "PicklistAttributeMetadata",
-    "MultiSelectPicklistAttributeMetadata",
+    MULTISELECT_CAST,
     "BooleanAttributeMetadata",
     "StateAttributeMetadata",
     "StatusAttributeMetadata",
@@ -270,7 +271,7 @@ def table_schema(
 
 
 def _option_records(
-    table: str, attribute: str, option_set: dict[str, t.Any]
+    table: str, attribute: str, option_set: dict[str, t.Any], *, multi_select: bool = False
 ) -> Iterator[dict[str, t.Any]]:
     if "TrueOption" in option_set or "FalseOption" in option_set:
         options = [o for o in (option_set.get("TrueOption"), option_set.get("FalseOption")) if o]
@@ -282,6 +283,7 @@ def _option_records(
             "attribute": attribute,
             "option_set_name": option_set.get("Name"),
             "is_global": bool(option_set.get("IsGlobal")),
+            "is_multi_select": multi_select,
             "value": option["Value"],
             "label": label(option.get("Label")),
             "state": option.get("State"),
@@ -301,4 +303,9 @@ def list_options(
                 continue
             option_set = item.get("OptionSet") or item.get("GlobalOptionSet")
             if option_set:
-                yield from _option_records(table.logical_name, item["LogicalName"], option_set)
+                yield from _option_records(
+                    table.logical_name,
+                    item["LogicalName"],
+                    option_set,
+                    multi_select=cast == MULTISELECT_CAST,
+                )

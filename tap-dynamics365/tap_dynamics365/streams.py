@@ -351,8 +351,8 @@ class OptionSetsStream(Stream):
     """Every choice value and label of the synced tables.
 
     One record per (table, attribute, value), covering local and global choices, multi-select
-    choices, Boolean true/false labels and State/Status options (`state` is the statecode a
-    Status value belongs to).
+    choices (`is_multi_select`), Boolean true/false labels and State/Status options (`state` is
+    the statecode a Status value belongs to).
     """
 
     name = "option_sets"
@@ -362,6 +362,12 @@ class OptionSetsStream(Stream):
         th.Property("attribute", th.StringType, required=True, description="Column logical name"),
         th.Property("option_set_name", th.StringType, description="Option set (choice) name"),
         th.Property("is_global", th.BooleanType, description="True for a global choice"),
+        th.Property(
+            "is_multi_select",
+            th.BooleanType,
+            description="True for a multi-select choice column (MultiSelectPicklist): its "
+            "values arrive as an array",
+        ),
         th.Property("value", th.IntegerType, required=True, description="Technical value"),
         th.Property("label", th.StringType, description="User-localized label"),
         th.Property("state", th.IntegerType, description="Status options: their statecode"),

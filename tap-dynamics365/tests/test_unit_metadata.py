@@ -165,7 +165,25 @@ def test_option_records_for_boolean_and_status() -> None:
         "attribute": "statuscode",
         "option_set_name": "contact_statuscode",
         "is_global": False,
+        "is_multi_select": False,
         "value": 2,
         "label": "Inactive",
         "state": 1,
     }
+
+
+def test_option_records_flag_multi_select_choices() -> None:
+    channels = {
+        "Name": "new_project_new_channels",
+        "IsGlobal": False,
+        "Options": [
+            {"Value": 100000000, "Label": {"UserLocalizedLabel": {"Label": "Email"}}},
+            {"Value": 100000001, "Label": {"UserLocalizedLabel": {"Label": "SMS"}}},
+        ],
+    }
+    records = list(_option_records("new_project", "new_channels", channels, multi_select=True))
+    assert [(r["value"], r["label"], r["is_multi_select"]) for r in records] == [
+        (100000000, "Email", True),
+        (100000001, "SMS", True),
+    ]
+    assert all(not r["is_multi_select"] for r in _option_records("t", "a", channels))
