@@ -1,0 +1,100 @@
+"""`target-adobe-campaign-check`: can this configuration write where `resources` routes?
+
+    target-adobe-campaign-check --config config.json [--json]
+    target-adobe-campaign-check --config ENV [--json]      # TARGET_ADOBE_CAMPAIGN_* (Meltano)
+
+Steps (the vendor steps of tap-adobe-campaign's check, one Campaign client): token, then for
+every resource the `resources` setting routes to, its metadata (it exists on this tenant) and
+its first page (read access). One line per step, `ok|FAIL <step>: <detail> (<ms> ms)`; exit 0
+when all are ok, 1 otherwise, 2 on a config error. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing as t
+from pathlib import Path
+
+from singer_sdk.exceptions import ConfigValidationError
+from tap_adobe_campaign.check import (
+    CheckStep,
+    metadata_step,
+    page_step,
+    print_report,
+    run_checks,
+    token_step,
+)
+from tap_adobe_campaign.client import CampaignClient
+
+from target_adobe_campaign.routing import parse_routes
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+
+def target_steps(client: CampaignClient, config: Mapping[str, t.Any]) -> list[CheckStep]:
+    """Token, then metadata and first page of each routed resource (once per resource)."""
+    routes = parse_routes(config.get("resources") or {})[0]
+    paths = dict.fromkeys(route.path for route in routes.values())
+    steps = [token_step(client)]
+    for path in paths:
+        resource = path.rsplit("/", 1)[-1]
+        steps.append(CheckStep(f"metadata {resource}", metadata_step(client, path).run))
+        steps.append(CheckStep(f"page {resource}", page_step(client, path).run))
+    return steps
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="target-adobe-campaign-check",
+        description="Check the connection to Adobe Campaign: IMS token, and the metadata and "
+        "first page of every resource the resources setting routes to. Writes nothing.",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        required=True,
+        help="target-adobe-campaign settings file, or ENV for TARGET_ADOBE_CAMPAIGN_* "
+        "variables (repeatable, later ones win)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `target-adobe-campaign-check`; returns the exit status."""
+    from target_adobe_campaign.target import TargetAdobeCampaign
+
+    args = parse_args(argv)
+    config: dict[str, t.Any] = {}
+    try:
+        for path in args.config:
+            if path != "ENV":
+                config.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        target = TargetAdobeCampaign(
+            config=config,
+            parse_env_config="ENV" in args.config,
+            validate_config=True,
+            setup_mapper=False,
+        )
+    except ConfigValidationError as exc:
+        print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the config: {exc}", file=sys.stderr)
+        return 2
+    # one try per request: a check reports what Campaign answers now, without backoff
+    client = CampaignClient.from_config({**target.config, "max_retries": 0}, logger=target.logger)
+    return print_report(run_checks(target_steps(client, target.config)), as_json=args.json)
+
+
+def cli() -> None:
+    """Console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,64 @@
+"""`target-adobe-campaign-check` on the sandbox: token, each routed resource's metadata, page."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from target_adobe_campaign.check import main
+
+from .helpers import connection, writes
+from .test_two_levels import TASK_ROUTES
+
+LINE = re.compile(r"^(ok|FAIL) (\S+(?: \S+)?): .* \(\d+ ms\)$")
+
+
+def write_config(tmp_path, config) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_every_routed_resource_is_checked(campaign, tmp_path, capsys) -> None:
+    config = {**connection(campaign), "resources": TASK_ROUTES}
+    assert main(["--config", write_config(tmp_path, config)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), out
+    assert [m[2] for m in matches if m] == [
+        "token",
+        "metadata profile",
+        "page profile",
+        "metadata cusProject",
+        "page cusProject",
+        "metadata cusProjectTask",
+        "page cusProjectTask",
+    ]
+    assert lines[0].startswith("ok token: acquired; expires in ")
+    assert "first page, 5 records" in lines[2]
+    assert campaign.info["client_secret"] not in out
+    assert writes(campaign) == []
+
+
+def test_a_resource_the_tenant_lacks_fails_its_steps(campaign, tmp_path, capsys) -> None:
+    resources = {**TASK_ROUTES, "thing": {"resource": "cusThing", "key": "cusCrmId"}}
+    config = {**connection(campaign), "resources": resources}
+    assert main(["--config", write_config(tmp_path, config), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    failed = [step["step"] for step in report["steps"] if not step["ok"]]
+    assert (report["ok"], failed) == (False, ["metadata cusThing", "page cusThing"])
+
+
+def test_env_config_and_config_errors(campaign, tmp_path, capsys, monkeypatch) -> None:
+    for name, value in connection(campaign).items():
+        monkeypatch.setenv(f"TARGET_ADOBE_CAMPAIGN_{name.upper()}", str(value))
+    monkeypatch.setenv(
+        "TARGET_ADOBE_CAMPAIGN_RESOURCES", json.dumps({"contact": {"resource": "profile"}})
+    )
+    assert main(["--config", "ENV"]) == 0
+    assert "ok page profile" in capsys.readouterr().out
+
+    monkeypatch.setenv("TARGET_ADOBE_CAMPAIGN_OPT_OUT_SYNC", "sideways")
+    assert main(["--config", "ENV"]) == 2
+    assert "opt_out_sync" in capsys.readouterr().err
