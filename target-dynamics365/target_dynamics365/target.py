@@ -192,7 +192,7 @@ class TargetDynamics365(Target):
         (`_sinks_active`, `_sinks_to_clear`, `_latest_state` and `_write_state_message` are
         singer-sdk 0.54 internals: re-check them on upgrades.)
         """
-        if self._checkpointing or self.dry_run:  # a drained sink calling back; no STATE
+        if self._checkpointing or self.dry_run:  # a drained sink calling back / dry: no STATE
             return
         self._checkpointing = True
         try:
