@@ -20,13 +20,13 @@ from starlette.routing import Route
 
 from crm_sandbox.admin import PREFIX, common_routes, json_body, json_response, problem
 
-from . import marketing
+from . import datamodel, marketing
 from .errors import CampaignError
 from .logschema import TABLES
 from .metadata import EXT
 from .records import builder
 from .resources import link_resolver, record_id
-from .schema import RESOURCES, Resource
+from .schema import Resource
 from .seed import SeedSizes, seed
 from .store import DuplicateKey, changed_column, columns, q
 from .validation import check_mandatory, to_storage
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 def admin_row(rt: Runtime, resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
     """Return a record as the Ext endpoint shows it, plus `optOutChanges` (per-attribute times)."""
     values = [row.get(c) for c in columns(resource)]
-    out = builder(resource.name, EXT).record(values, rt.href_base, rt.clock.now().date())
+    out = builder(resource, EXT).record(values, rt.href_base, rt.clock.now().date())
     if resource.opt_outs:
         out["optOutChanges"] = {n: row.get(changed_column(n)) for n in resource.opt_outs}
     return out
@@ -48,7 +48,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
     """Routes of the admin API."""
 
     def resource_of(request: Request) -> Resource | None:
-        return RESOURCES.get(request.path_params["resource"])
+        return rt.store.model.resources.get(request.path_params["resource"])
 
     async def reset(request: Request) -> Response:
         body = await json_body(request)
@@ -193,6 +193,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
         Route(f"{PREFIX}/engine-calls", engine_calls, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/config", config, methods=["GET", "PATCH"]),
         *common_routes(rt, on_clear_faults=rt.tps.reset),
+        *datamodel.admin_routes(rt),
         Route(f"{PREFIX}/rows/{{resource}}", rows, methods=["GET", "POST"]),
         Route(f"{PREFIX}/rows/{{resource}}/{{pkey}}", row, methods=["GET", "PATCH", "DELETE"]),
     ]

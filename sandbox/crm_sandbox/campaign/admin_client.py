@@ -174,6 +174,23 @@ class CampaignAdmin(AdminClient):
         result: dict[str, Any] = self._call("GET", "/journal")
         return result
 
+    # data model (see crm_sandbox.campaign.datamodel)
+    def publish_resource(self, definition: dict[str, Any]) -> dict[str, Any]:
+        """Create and publish a custom resource, as an admin does in Campaign's UI.
+
+        `definition`: {name: "cusXxx", label, key (default "cusCrmId"), fields: [{name,
+        type: string|long|double|boolean|date|datetime|enumeration, label?, length?,
+        enumeration?}], links: [{name, target, mandatory?}]}. Returns it with `schema`,
+        `filters`, `fieldCount` and `metadata` (its REST metadata path).
+        """
+        result: dict[str, Any] = self._call("POST", "/resources", definition)
+        return result
+
+    def published_resources(self) -> list[dict[str, Any]]:
+        """Every resource published with `publish_resource`, in publication order."""
+        result: list[dict[str, Any]] = self._call("GET", "/resources")
+        return result
+
     # settings
     def set_config(self, **settings: Any) -> dict[str, Any]:
         """Change settings.

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from . import soap
 from .config import GATEWAY_SCOPES, KNOWN_ORGANIZATIONS, SERVED_ORGANIZATIONS, credential
 from .errors import (
     API_KEY_INVALID,
@@ -113,6 +114,7 @@ def build_gateway_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlet
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     routes: list[BaseRoute] = [
         *admin_routes,
+        *soap.routes(rt),
         Route("/{organization}/campaign", api, methods=methods),
         Route("/{organization}/campaign/{path:path}", api, methods=methods),
         Route("/{path:path}", outside, methods=methods),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .pkeys import Sealer
@@ -13,7 +14,6 @@ from .schema import (
     INTEGER,
     ITEM,
     LINK,
-    RESOURCES,
     Field,
     Filter,
     Resource,
@@ -27,7 +27,7 @@ def field_metadata(f: Field) -> dict[str, Any]:
     """One entry of a resource's `content` node."""
     res_type = f.kind
     if f.kind == ENUM and f.enum is not None:
-        res_type = "byte" if isinstance(f.enum.values[0].value, int) else "string"
+        res_type = "byte" if f.enum.numeric else "string"
     out: dict[str, Any] = {
         "apiName": f.name,
         "category": "Custom fields" if f.name.startswith("cus") else "Profile",
@@ -41,9 +41,11 @@ def field_metadata(f: Field) -> dict[str, Any]:
     }
     if f.length is not None:
         out["length"] = f.length
-    if f.enum is not None:
+    if f.enum is not None:  # the stored enumeration's writable values
         out["values"] = {
-            v.name: {"label": v.label, "name": v.name, "value": v.value} for v in f.enum.values
+            v.name: {"label": v.label, "name": v.name, "value": v.value}
+            for v in f.enum.values
+            if v.enabled
         }
     if f.target is not None:
         out["resTarget"] = f.target
@@ -108,10 +110,10 @@ def filters(sealer: Sealer, api: str, resource: Resource, base: str) -> dict[str
     return {"content": content}
 
 
-def api_root(api: str, base: str) -> dict[str, Any]:
+def api_root(resources: Iterable[Resource], api: str, base: str) -> dict[str, Any]:
     """`GET /<api>/`: the resources of the endpoint (Ext adds custom resources)."""
     out: dict[str, Any] = {"apiName": "resourceType"}
-    for resource in RESOURCES.values():
+    for resource in resources:
         if resource.custom and api != EXT:
             continue
         out[resource.name] = {
@@ -125,10 +127,12 @@ def api_root(api: str, base: str) -> dict[str, Any]:
     return out
 
 
-def resource_of_type_pkey(sealer: Sealer, api: str, pkey: str) -> Resource | None:
+def resource_of_type_pkey(
+    sealer: Sealer, resources: Mapping[str, Resource], api: str, pkey: str
+) -> Resource | None:
     """Return the resource whose type PKey is `pkey` on this endpoint."""
     payload = sealer.open(b"resourceType", pkey)
     if payload is None:
         return None
     owner, _, name = payload.decode().partition("/")
-    return RESOURCES.get(name) if owner == api else None
+    return resources.get(name) if owner == api else None

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from functools import cache
 from typing import Any
 
 from .dates import age
-from .schema import BOOLEAN, DOUBLE, ENUM, INTEGER, ITEM, LINK, RESOURCES, Field, Resource
+from .schema import BOOLEAN, DOUBLE, ENUM, INTEGER, ITEM, LINK, Field, Resource
 from .store import columns
 
 Row = Sequence[Any]
@@ -89,7 +88,13 @@ class RecordBuilder:
         return self._source.compile(self._source.expr(self.fields[field_name]))
 
 
-@cache
-def builder(resource_name: str, api: str) -> RecordBuilder:
-    """Return the (cached) builder of a resource on an endpoint."""
-    return RecordBuilder(RESOURCES[resource_name], api)
+def builder(resource: Resource, api: str) -> RecordBuilder:
+    """Return the builder of a resource on an endpoint, cached on the Resource.
+
+    A changed data model (an enumeration written over SOAP) makes new Resource objects, so
+    builders never outlive the enumerations they inlined.
+    """
+    found = resource._builders.get(api)
+    if found is None:
+        found = resource._builders[api] = RecordBuilder(resource, api)
+    return found

@@ -16,7 +16,7 @@ from . import metadata, query
 from .errors import CampaignError, app_error, not_found_uri
 from .metadata import EXT
 from .records import builder
-from .schema import ITEM, RESOURCES, Field, Filter, Resource, resource_for
+from .schema import ITEM, Field, Filter, Resource
 from .store import DuplicateKey, columns
 from .validation import LinkResolver, check_mandatory, invalid_pkey, parse_body, to_storage
 
@@ -65,11 +65,11 @@ def handle(rt: Runtime, call: Call) -> Reply:
     base = rt.href_base
     if not rest:
         _only(call, "GET")
-        return Reply(200, metadata.api_root(api, base))
+        return Reply(200, metadata.api_root(rt.store.model.resources.values(), api, base))
     if rest[0] == "resourceType":
         _only(call, "GET")
         return Reply(200, _resource_type(rt, api, rest[1:], base))
-    resource = resource_for(api, rest[0])
+    resource = rt.store.model.resource_for(api, rest[0])
     if resource is None:
         raise not_found_uri()
     tail = rest[1:]
@@ -92,10 +92,11 @@ def _only(call: Call, method: str) -> None:
 
 
 def _resource_type(rt: Runtime, api: str, rest: list[str], base: str) -> dict[str, Any]:
-    if len(rest) == 1 and (resource := resource_for(api, rest[0])) is not None:
+    model = rt.store.model
+    if len(rest) == 1 and (resource := model.resource_for(api, rest[0])) is not None:
         return metadata.resource_type(rt.sealer, api, resource, base)
     if len(rest) == 2 and rest[1] == "filters":
-        found = metadata.resource_of_type_pkey(rt.sealer, api, rest[0])
+        found = metadata.resource_of_type_pkey(rt.sealer, model.resources, api, rest[0])
         if found is not None:
             return metadata.filters(rt.sealer, api, found, base)
     raise not_found_uri()
@@ -111,7 +112,7 @@ def _listing(
 ) -> query.Listing:
     return query.Listing(
         resource=resource,
-        builder=builder(resource.name, api),
+        builder=builder(resource, api),
         filters=filters,
         params=call.params,
         base=rt.href_base,
@@ -127,7 +128,7 @@ def _collection_or_key(
     while tail and (flt := resource.filter(tail[0], ext)) is not None:
         filters.append(flt)
         tail = tail[1:]
-    visible = builder(resource.name, api).fields
+    visible = builder(resource, api).fields
     if len(tail) <= 1:
         projection = tail[0] if tail and tail[0] != "_count" else None
         field = visible.get(projection) if projection else None
@@ -161,7 +162,7 @@ def link_resolver(rt: Runtime) -> LinkResolver:
 
     def resolve(f: Field, pkey: str) -> str:
         assert f.target is not None
-        target = RESOURCES[f.target]
+        target = rt.store.model.resources[f.target]
         row_id = record_id(rt, target, pkey)
         if rt.store.get(target, row_id) is None:
             raise _not_found(target, pkey)
@@ -181,7 +182,7 @@ def _duplicate(resource: Resource, values: dict[str, Any]) -> CampaignError:
 
 
 def _output(rt: Runtime, api: str, resource: Resource, row: dict[str, Any]) -> dict[str, Any]:
-    build = builder(resource.name, api)
+    build = builder(resource, api)
     values = [row.get(c) for c in columns(resource)]
     return build.record(values, rt.href_base, rt.clock.now().date())
 
@@ -223,4 +224,4 @@ def _record(rt: Runtime, call: Call, api: str, resource: Resource, row_id: int) 
     except DuplicateKey:
         raise _duplicate(resource, values) from None
     rt.engine_calls.record(resource.name, "identical_update" if updated is None else "update")
-    return Reply(200, {"PKey": pkey, "href": builder(resource.name, api).href(rt.href_base, pkey)})
+    return Reply(200, {"PKey": pkey, "href": builder(resource, api).href(rt.href_base, pkey)})

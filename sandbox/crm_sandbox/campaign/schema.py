@@ -1,14 +1,16 @@
-"""The Campaign data model exposed over REST: the profile resource and the custom resource.
+"""The seeded Campaign data model: the profile resource and the tenant's custom resources.
 
 Field names, types, lengths and enumerations of `profile` follow Adobe's data model
-(`nms:recipient`); `cus*` fields and the `cusProject` resource are this tenant's extension,
-visible only under `profileAndServicesExt`.
+(`nms:recipient`); `cus*` fields and the `cusProject` / `cusProjectTask` resources are this
+tenant's extension, visible only under `profileAndServicesExt`. Resources published at run time
+and the stored enumerations live in the database (`datamodel`, `enumerations`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 STRING = "string"
 BOOLEAN = "boolean"
@@ -23,24 +25,36 @@ ITEM = "item"
 
 @dataclass(frozen=True)
 class EnumValue:
-    """One value: label (UI), name (on the wire) and stored value."""
+    """One value: label (UI), name (on the wire) and stored value; disabled ones stay readable."""
 
     label: str
     name: str
     value: int | str
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
 class Enumeration:
-    """A closed enumeration, written and read by value name."""
+    """An enumeration (`xtk:enum`), written and read by value name.
 
-    id: str  # e.g. nms:recipient:gender
+    `id` is its name, e.g. `nms:recipient:gender`; `basetype` "byte" stores integers, "string"
+    the values' texts.
+    """
+
+    id: str
     values: tuple[EnumValue, ...]
+    label: str = ""
+    basetype: str = "byte"
+
+    @property
+    def numeric(self) -> bool:
+        """Whether stored values are integers."""
+        return self.basetype != "string"
 
     @cached_property
     def by_name(self) -> dict[str, int | str]:
-        """Stored value of each name."""
-        return {v.name: v.value for v in self.values}
+        """Stored value of each writable (enabled) name."""
+        return {v.name: v.value for v in self.values if v.enabled}
 
     @cached_property
     def by_value(self) -> dict[int | str, str]:
@@ -115,6 +129,8 @@ class Resource:
     custom: bool = False  # a custom resource: only under profileAndServicesExt
     opt_outs: tuple[str, ...] = ()  # booleans whose change time is kept per attribute
     _by_name: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
+    # record builders per endpoint (`records.builder`): a changed model makes new Resources
+    _builders: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         """Index the fields by name."""
@@ -134,24 +150,29 @@ class Resource:
         return None if found is None or (found.ext_only and not ext) else found
 
 
-def _enum(enum_id: str, *values: tuple[str, str, int | str]) -> Enumeration:
-    return Enumeration(enum_id, tuple(EnumValue(*v) for v in values))
+def _enum(
+    enum_id: str, label: str, *values: tuple[str, str, int | str], basetype: str = "byte"
+) -> Enumeration:
+    return Enumeration(enum_id, tuple(EnumValue(*v) for v in values), label, basetype)
 
 
 GENDER = _enum(
     "nms:recipient:gender",
+    "Gender",
     ("Unspecified", "unknown", 0),
     ("Male", "male", 1),
     ("Female", "female", 2),
 )
 EMAIL_FORMAT = _enum(
     "nms:recipient:emailFormat",
+    "Email format",
     ("Unknown", "unknown", 0),
     ("Text", "text", 1),
     ("HTML", "html", 2),
 )
 TIME_ZONE = _enum(
     "nms:recipient:timeZone",
+    "Time zone",
     ("Default", "none", "none"),
     ("(GMT) Coordinated Universal Time", "UTC", "UTC"),
     ("(GMT+00:00) Dublin, Edinburgh, Lisbon, London", "Europe_London", "Europe/London"),
@@ -164,9 +185,11 @@ TIME_ZONE = _enum(
     ("(GMT-05:00) Eastern Time (US & Canada)", "America_New_York", "America/New_York"),
     ("(GMT-08:00) Pacific Time (US & Canada)", "America_Los_Angeles", "America/Los_Angeles"),
     ("(GMT+09:00) Osaka, Sapporo, Tokyo", "Asia_Tokyo", "Asia/Tokyo"),
+    basetype="string",
 )
 STAGE = _enum(
     "cus:project:cusStage",
+    "Stage",
     ("Planned", "planned", 0),
     ("Running", "running", 1),
     ("Done", "done", 2),
@@ -291,16 +314,31 @@ PROJECT = Resource(
     filters=(Filter("byCrmId", "By CRM ID", ("cusCrmId_parameter",), "cusCrmId", custom=True),),
 )
 
-RESOURCES: dict[str, Resource] = {r.name: r for r in (PROFILE, PROJECT)}
-BY_CODE: dict[int, Resource] = {r.code: r for r in RESOURCES.values()}
+PROJECT_TASK = Resource(  # second level: tasks of a project (a link to cusProject)
+    name="cusProjectTask",
+    label="Project tasks",
+    help="Project tasks synchronized from the CRM",
+    schema="cus:projectTask",
+    xtk_label="Project tasks (cus:projectTask)",
+    code=3,
+    key="cusCrmId",
+    custom=True,
+    fields=(
+        Field("created", "Created", DATETIME, read_only=True, sortable=True),
+        Field("cusCrmId", "CRM ID", STRING, 36, mandatory=True, sortable=True),
+        Field("cusDueDate", "Due date", DATE, sortable=True),
+        Field("cusEffort", "Effort (hours)", DOUBLE),
+        Field("cusName", "Name", STRING, 100, mandatory=True, sortable=True),
+        Field("cusPriority", "Priority", INTEGER),
+        Field("lastModified", "Last modified", DATETIME, read_only=True, sortable=True),
+        Field("project", "Project", LINK, target="cusProject"),
+    ),
+    filters=(Filter("byCrmId", "By CRM ID", ("cusCrmId_parameter",), "cusCrmId", custom=True),),
+)
 
-
-def resource_for(api: str, name: str) -> Resource | None:
-    """Return the resource `name` under `profileAndServices` or `profileAndServicesExt`."""
-    res = RESOURCES.get(name)
-    if res is None or (res.custom and api != "profileAndServicesExt"):
-        return None
-    return res
+# The seeded data model; `datamodel.DataModel` adds what the tenant publishes at run time.
+RESOURCES: dict[str, Resource] = {r.name: r for r in (PROFILE, PROJECT, PROJECT_TASK)}
+ENUMERATIONS: tuple[Enumeration, ...] = (GENDER, EMAIL_FORMAT, TIME_ZONE, STAGE)
 
 
 def storage_fields(resource: Resource) -> list[Field]:

@@ -3,8 +3,10 @@
 Profiles carry an `externalId` (a D365 contact id) except roughly one in ten, which stand for
 profiles created in Campaign itself (the integration must leave those alone); a few share an
 email address with another profile (email is not unique in Campaign). Opt-out flags carry the
-time they were set. Built for speed like the Dataverse seed (`crm_sandbox.seeding`): rows go
-through `executemany` into a fresh file, indexes come after the load, then it replaces the live one.
+time they were set. Projects link to profiles, tasks to projects. Published resources and the
+stored enumerations survive a reseed (they are the data model); their tables start empty.
+Built for speed like the Dataverse seed (`crm_sandbox.seeding`): rows go through `executemany`
+into a fresh file, indexes come after the load, then it replaces the live one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from crm_sandbox.seeding import FIRST, LAST, SEED_EPOCH, SPAN, fresh_database
 
 from .dates import stamp
 from .pkeys import Sealer
-from .schema import OPT_OUTS, PROFILE, PROJECT, TIME_ZONE
+from .schema import OPT_OUTS, PROFILE, PROJECT, PROJECT_TASK, TIME_ZONE
 from .store import Store, changed_column, columns, index_statements, q
 
 CITIES = (
@@ -46,11 +48,13 @@ class SeedSizes:
 
     profiles: int = 2000
     projects: int | None = None  # default: profiles // 4
+    tasks: int | None = None  # cusProjectTask; default: 2 per project
 
     def resolved(self) -> dict[str, int]:
         """Concrete sizes per resource."""
         projects = self.projects if self.projects is not None else self.profiles // 4
-        return {"profile": self.profiles, "cusProject": projects}
+        tasks = self.tasks if self.tasks is not None else 2 * projects
+        return {"profile": self.profiles, "cusProject": projects, "cusProjectTask": tasks}
 
 
 def seed_signature(sizes: SeedSizes, seed_value: int) -> str:
@@ -155,6 +159,23 @@ def _projects(
         }
 
 
+def _tasks(rng: random.Random, sealer: Sealer, n: int, projects: list[str]) -> Iterator[dict]:
+    for i in range(1, n + 1):
+        created, modified = _times(rng, i, n)
+        yield {
+            "id": i,
+            "pkey": sealer.pkey(PROJECT_TASK.code, i),
+            "created": stamp(created),
+            "cusCrmId": _guid(rng),
+            "cusDueDate": f"2025-{1 + rng.randrange(12):02d}-{1 + rng.randrange(28):02d}",
+            "cusEffort": round(rng.random() * 40, 1),
+            "cusName": f"Task {i:06d}",
+            "cusPriority": rng.randrange(1, 4),
+            "lastModified": stamp(modified),
+            "project": projects[(i - 1) % len(projects)] if projects else None,
+        }
+
+
 def _load(conn: sqlite3.Connection, name: str, names: list[str], rows: Iterator[dict]) -> None:
     sql = (
         f"INSERT INTO {q(name)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})"
@@ -171,9 +192,12 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
         profiles = list(_profiles(rng, store.sealer, counts["profile"]))
         _load(conn, PROFILE.name, columns(PROFILE), iter(profiles))
         linkable = [p["pkey"] for p in profiles if p["externalId"]]
-        projects = _projects(rng, store.sealer, counts["cusProject"], linkable)
-        _load(conn, PROJECT.name, columns(PROJECT), projects)
-        for resource in (PROFILE, PROJECT):
+        projects = list(_projects(rng, store.sealer, counts["cusProject"], linkable))
+        _load(conn, PROJECT.name, columns(PROJECT), iter(projects))
+        tasks = _tasks(rng, store.sealer, counts["cusProjectTask"], [p["pkey"] for p in projects])
+        _load(conn, PROJECT_TASK.name, columns(PROJECT_TASK), tasks)
+        store.model.copy_to(conn)
+        for resource in store.model.resources.values():
             for stmt in index_statements(resource):
                 conn.execute(stmt)
-    return counts
+    return {**counts, **dict.fromkeys(store.model.definitions, 0)}

@@ -17,7 +17,7 @@ from typing import Any
 from crm_sandbox.clock import Clock
 from crm_sandbox.seeding import swap_in
 
-from . import logschema
+from . import datamodel, enumerations, logschema
 from .dates import stamp
 from .pkeys import Sealer
 from .schema import (
@@ -50,12 +50,13 @@ def columns(resource: Resource) -> list[str]:
     return out + [changed_column(n) for n in resource.opt_outs]
 
 
-def _ddl(resource: Resource) -> str:
+def table_ddl(resource: Resource) -> str:
+    """CREATE TABLE of a resource (enumerations: the column type of their basetype)."""
     cols = ["id INTEGER PRIMARY KEY AUTOINCREMENT", "pkey TEXT NOT NULL"]
     for f in storage_fields(resource):
         sql_type = _SQL_TYPES.get(f.kind, "TEXT")
         if f.kind == ENUM and f.enum is not None:
-            sql_type = "INTEGER" if isinstance(f.enum.values[0].value, int) else "TEXT"
+            sql_type = "INTEGER" if f.enum.numeric else "TEXT"
         cols.append(f"{q(f.column)} {sql_type}")
     cols += [f"{q(changed_column(n))} TEXT" for n in resource.opt_outs]
     return f"CREATE TABLE IF NOT EXISTS {q(resource.name)} ({', '.join(cols)})"
@@ -108,9 +109,10 @@ class Store:
     def _open(self) -> None:
         self.conn = _connect(self.path)
         self.create_schema(self.conn)
+        self.model = datamodel.DataModel(self.conn)
         self.sizes = {
             name: int(self.conn.execute(f"SELECT COUNT(*) FROM {q(name)}").fetchone()[0])
-            for name in RESOURCES
+            for name in self.model.resources
         }
 
     def replace(self, fresh: Path) -> None:
@@ -121,13 +123,19 @@ class Store:
 
     @staticmethod
     def create_schema(conn: sqlite3.Connection, *, indexes: bool = True) -> None:
-        """Create missing tables (and indexes unless a bulk load follows)."""
+        """Create missing seeded tables (and indexes unless a bulk load follows).
+
+        Also the data model's own tables: published definitions and stored enumerations (the
+        schema's ones inserted when missing).
+        """
         for resource in RESOURCES.values():
-            conn.execute(_ddl(resource))
+            conn.execute(table_ddl(resource))
             if indexes:
                 for stmt in index_statements(resource):
                     conn.execute(stmt)
         conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+        datamodel.create_table(conn)
+        enumerations.create_table(conn)
         logschema.create_tables(conn)
 
     def meta(self, key: str) -> str | None:
@@ -213,7 +221,7 @@ class Store:
         """Delete a record; links pointing at it are emptied."""
         self.conn.execute(f"DELETE FROM {q(resource.name)} WHERE id = ?", (row["id"],))
         self.sizes[resource.name] -= 1
-        for other in RESOURCES.values():
+        for other in self.model.resources.values():
             for f in other.fields:
                 if f.kind == LINK and f.target == resource.name:
                     self.conn.execute(
