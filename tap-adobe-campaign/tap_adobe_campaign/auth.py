@@ -64,9 +64,10 @@ class IMSAuthenticator(APIAuthenticatorBase):
         self._clock = clock
         self._token: str | None = None
         self._renew_at = 0.0
+        self._expires_at = 0.0
         self._lock = threading.Lock()
 
-    def _fetch(self) -> tuple[str, float]:
+    def _fetch(self) -> tuple[str, float, float]:
         try:
             # explicit `verify`: REQUESTS_CA_BUNDLE would override a session's (psf/requests#3829)
             response = self._http.post(
@@ -88,14 +89,21 @@ class IMSAuthenticator(APIAuthenticatorBase):
             raise AuthenticationError(msg)
         lifetime = float(body.get("expires_in", 86399))
         margin = max(MIN_REFRESH_MARGIN, lifetime * REFRESH_SHARE)
-        return body["access_token"], self._clock() + max(0.0, lifetime - margin)
+        now = self._clock()
+        return body["access_token"], now + max(0.0, lifetime - margin), now + lifetime
 
     def access_token(self) -> str:
         """Return the cached token, fetching a new one when none is left or it is due."""
         with self._lock:
             if self._token is None or self._clock() >= self._renew_at:
-                self._token, self._renew_at = self._fetch()
+                self._token, self._renew_at, self._expires_at = self._fetch()
             return self._token
+
+    def expires_in(self) -> int:
+        """Seconds the current token (fetched now if there is none) is still valid."""
+        self.access_token()
+        with self._lock:
+            return max(0, round(self._expires_at - self._clock()))
 
     def invalidate(self, token: str | None = None) -> None:
         """Drop the cached token (only if it is still `token`, when given)."""

@@ -12,13 +12,19 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.journal import EmailEventsStream, check_journal_settings
+from tap_adobe_campaign.optouts import OptOutsStream
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
 from tap_adobe_campaign.streams import ProfilesStream
-from tap_adobe_campaign.tap_settings import EVENT_SETTINGS, PROFILE_SETTINGS, tap_errors
+from tap_adobe_campaign.tap_settings import (
+    EVENT_SETTINGS,
+    OPT_OUT_SETTINGS,
+    PROFILE_SETTINGS,
+    tap_errors,
+)
 
 
 class TapAdobeCampaign(Tap):
-    """Singer tap for Adobe Campaign Standard: profiles (REST API) and email events (Adobe I/O Events journal), IMS OAuth server-to-server."""  # noqa: E501
+    """Singer tap for Adobe Campaign Standard: profiles (REST API), email events (Adobe I/O Events journal), opt-outs (export files on SFTP)."""  # noqa: E501
 
     name = "tap-adobe-campaign"
     message_writer_class = MsgSpecWriter
@@ -27,6 +33,7 @@ class TapAdobeCampaign(Tap):
         *CONNECTION_SETTINGS,
         *PROFILE_SETTINGS,
         *EVENT_SETTINGS,
+        *OPT_OUT_SETTINGS,
     ).to_dict()
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
@@ -55,9 +62,13 @@ class TapAdobeCampaign(Tap):
         return CampaignClient.from_config(self.config, logger=self.logger)
 
     def discover_streams(self) -> list[Stream]:
-        """Return the profiles and email_events streams."""
+        """Return the profiles, email_events and opt_outs streams."""
         resource = self.config.get("profile_resource", "profileAndServicesExt/profile")
-        return [ProfilesStream(self, self.client, resource), EmailEventsStream(self, self.client)]
+        return [
+            ProfilesStream(self, self.client, resource),
+            EmailEventsStream(self, self.client),
+            OptOutsStream(self),
+        ]
 
 
 if __name__ == "__main__":

@@ -8,11 +8,24 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_adobe_campaign.events import EVENT_TYPES
+from tap_adobe_campaign.sftp import (
+    DEFAULT_EXPORTS_DIR,
+    DEFAULT_PORT,
+    SFTPConfigError,
+    parse_host_key,
+    parse_private_key,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
 MAX_PAGE_SIZE = 10_000
+#: `opt_out_sync` values (Adobe's Dynamics 365 integration's opt-out modes).
+OPT_OUT_SYNC_MODES = ("disabled", "d365_to_campaign", "campaign_to_d365", "bidirectional")
+#: Modes in which Campaign's opt-outs flow to Dynamics 365 (opt_outs emits records).
+CAMPAIGN_TO_D365_MODES = frozenset({"campaign_to_d365", "bidirectional"})
+#: This plugin serves the Campaign → Dynamics 365 direction.
+DEFAULT_OPT_OUT_SYNC = "campaign_to_d365"
 
 PROFILE_SETTINGS = th.PropertiesList(
     th.Property(
@@ -85,6 +98,76 @@ EVENT_SETTINGS = th.PropertiesList(
     ),
 )
 
+OPT_OUT_SETTINGS = th.PropertiesList(
+    th.Property(
+        "opt_out_sync",
+        th.StringType(allowed_values=list(OPT_OUT_SYNC_MODES)),
+        default=DEFAULT_OPT_OUT_SYNC,
+        description="Opt-out synchronization mode of the project: disabled, d365_to_campaign, "
+        "campaign_to_d365 or bidirectional; opt_outs emits records only in the last two",
+    ),
+    th.Property(
+        "sftp_host",
+        th.StringType,
+        description="Host of the Campaign SFTP storage holding the opt-out exports; unset: "
+        "opt_outs emits nothing",
+    ),
+    th.Property(
+        "sftp_port",
+        th.IntegerType(minimum=1, maximum=65535),
+        default=DEFAULT_PORT,
+        description="Port of the SFTP storage",
+    ),
+    th.Property("sftp_username", th.StringType, description="SFTP login; required with sftp_host"),
+    th.Property(
+        "sftp_password",
+        th.StringType,
+        secret=True,
+        description="SFTP password (or sftp_private_key, or both)",
+    ),
+    th.Property(
+        "sftp_private_key",
+        th.StringType,
+        secret=True,
+        description="SFTP private key, OpenSSH or PEM text (Ed25519, ECDSA or RSA, unencrypted)",
+    ),
+    th.Property(
+        "sftp_host_key",
+        th.StringType,
+        description="The SFTP server's public host key, an OpenSSH line ('ssh-ed25519 AAAA…', "
+        "as in known_hosts without the host name); required with sftp_host: any other key is "
+        "refused",
+    ),
+    th.Property(
+        "opt_out_exports_dir",
+        th.StringType,
+        default=DEFAULT_EXPORTS_DIR,
+        description="Folder of the opt-out export files, relative to the SFTP login's root",
+    ),
+)
+
+
+def opt_out_errors(config: Mapping[str, t.Any]) -> list[str]:
+    """Check the SFTP settings opt_outs needs, together (the keys are parsed).
+
+    (An unknown `opt_out_sync` is refused by the schema: "... in config['opt_out_sync']".)
+    """
+    if not config.get("sftp_host"):
+        return []
+    errors = []
+    for name in ("sftp_username", "sftp_host_key"):
+        if not config.get(name):
+            errors.append(f"{name} is required with sftp_host")
+    if not (config.get("sftp_password") or config.get("sftp_private_key")):
+        errors.append("sftp_password or sftp_private_key is required with sftp_host")
+    for name, parse in (("sftp_host_key", parse_host_key), ("sftp_private_key", parse_private_key)):
+        if config.get(name):
+            try:
+                parse(config[name])
+            except SFTPConfigError as exc:
+                errors.append(str(exc))
+    return errors
+
 
 def tap_errors(config: Mapping[str, t.Any]) -> list[str]:
     """Rules JSON Schema cannot express clearly: the journal URL must be https."""
@@ -94,4 +177,4 @@ def tap_errors(config: Mapping[str, t.Any]) -> list[str]:
         errors.append(f"events_journal_url must be an https:// URL, got '{url}'")
     if bool(config.get("modified_since_filter")) != bool(config.get("modified_since_parameter")):
         errors.append("modified_since_filter and modified_since_parameter go together: set both")
-    return errors
+    return errors + opt_out_errors(config)

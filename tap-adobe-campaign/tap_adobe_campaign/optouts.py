@@ -1,0 +1,123 @@
+"""`opt_outs`: Campaign's opt-out export files, read from its SFTP storage.
+
+Adobe's Dynamics 365 integration receives Campaign's opt-outs this way: a daily workflow
+exports them to the SFTP storage (`d365_loads/exports`). Campaign Standard's REST API has no
+per-attribute change time, the export has one per flag (`<flag>LastModified`), which the
+bidirectional rule needs.
+
+Files are read in name (= time) order; the bookmark is the position of the last record,
+`<file>:<row>`. A run reads the bookmark's file from the next row on, then every later
+file; a STATE is written after each file (and every 10,000 records), so a stopped run
+resumes mid-file. Without a bookmark (first run, full refresh) every file in the folder is
+read.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import typing as t
+
+from singer_sdk import Stream
+
+from tap_adobe_campaign.optout_export import (
+    OPT_OUT_SCHEMA,
+    MalformedRow,
+    is_export_file,
+    parse_position,
+    read_export,
+)
+from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
+from tap_adobe_campaign.tap_settings import CAMPAIGN_TO_D365_MODES, DEFAULT_OPT_OUT_SYNC
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.tap_base import Tap
+
+#: Malformed rows logged one by one; the rest are only counted.
+MAX_LOGGED_ROWS = 20
+
+
+class OptOutsStream(Stream):
+    """One record per row of Campaign's opt-out export files (incremental on the position)."""
+
+    name = "opt_outs"
+    primary_keys = ("export_position",)
+    replication_key = "export_position"
+    is_sorted = True  # files by name (time), rows in file order
+    schema = OPT_OUT_SCHEMA
+
+    def __init__(
+        self,
+        tap: Tap,
+        *,
+        folder: Callable[[SFTPSettings], ExportFolder] | None = None,
+    ) -> None:
+        """`folder` opens the export folder (tests pass one on a fake SFTP server)."""
+        super().__init__(tap)
+        self._open_folder = folder or (lambda s: ExportFolder(s, logger=self.logger))
+        self.malformed: list[MalformedRow] = []
+        self.files_read: list[str] = []
+
+    def disabled_reason(self) -> str | None:
+        """Why this run emits nothing, or None when it reads the exports."""
+        mode = self.config.get("opt_out_sync") or DEFAULT_OPT_OUT_SYNC
+        if mode not in CAMPAIGN_TO_D365_MODES:
+            return f"opt_out_sync is {mode}: Campaign's opt-outs are not sent to Dynamics 365"
+        if not self.config.get("sftp_host"):
+            return "sftp_host is not set: no Campaign SFTP storage to read the exports from"
+        return None
+
+    def _bookmark(self, context: Context | None) -> tuple[str, int] | None:
+        state = self.get_context_state(context)
+        value = state.get("replication_key_value")
+        if state.get("replication_key") != self.replication_key or not value:
+            return None
+        return parse_position(str(value))
+
+    def _on_malformed(self, row: MalformedRow) -> None:
+        self.malformed.append(row)
+        if len(self.malformed) <= MAX_LOGGED_ROWS:
+            self.logger.error("Skipped malformed opt-out export row: %s", row)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read every export file after the bookmark (all of them without one)."""
+        reason = self.disabled_reason()
+        if reason:
+            self.logger.info("opt_outs emits nothing: %s", reason)
+            return
+        self.malformed, self.files_read = [], []
+        bookmark = self._bookmark(context)
+        start_file, start_row = bookmark or ("", 0)
+        settings = SFTPSettings.from_config(self.config)
+        with self._open_folder(settings) as folder:
+            names = [n for n in folder.list_files(is_export_file) if n >= start_file]
+            self.logger.info(
+                "%d opt-out export file(s) to read in %s%s",
+                len(names),
+                settings.directory,
+                f" (from {start_file} after row {start_row})" if bookmark else " (all)",
+            )
+            for name in names:
+                with tempfile.TemporaryFile() as local:
+                    folder.download(name, local)
+                    local.seek(0)
+                    with io.TextIOWrapper(local, encoding="utf-8", newline="") as text:
+                        yield from read_export(
+                            name,
+                            text,
+                            after_row=start_row if name == start_file else 0,
+                            on_malformed=self._on_malformed,
+                        )
+                self.files_read.append(name)
+                # Runs once the file's last record is written: checkpoint the file.
+                self._write_state_message()
+        if self.malformed:
+            self.logger.error(
+                "Skipped %d malformed opt-out export row(s) in %s (the next full export "
+                "carries these profiles again)",
+                len(self.malformed),
+                ", ".join(sorted({row.file for row in self.malformed})),
+            )

@@ -1,0 +1,306 @@
+"""SFTP transport to Campaign's SFTP storage: verified host key, retries, resumable downloads.
+
+The server's host key must be configured (`sftp_host_key`, an OpenSSH public key line): an
+unknown or different key is refused, there is no trust on first use, and the user's
+`~/.ssh/known_hosts`, SSH agent and key files are never consulted.
+
+Transient failures (connection refused/reset, timeouts, a dropped session) are retried with
+the REST client's backoff policy (`max_retries`, exponential waits with jitter); every retry
+opens a new connection, and an interrupted download goes on from the bytes it already has.
+A refused host key, refused credentials or a missing directory fail at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import io
+import logging
+import stat
+import typing as t
+from dataclasses import dataclass
+
+import backoff
+import paramiko
+
+from tap_adobe_campaign.client import RetryPolicy
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from backoff.types import Details
+
+DEFAULT_PORT = 22
+DEFAULT_EXPORTS_DIR = "d365_loads/exports"
+#: Bytes asked per read of a remote file (paramiko pipelines them with prefetch).
+_BLOCK = 1 << 20
+#: SFTP answers that no retry can change.
+_PERMANENT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOTDIR})
+
+
+class SFTPConfigError(ValueError):
+    """A setting that cannot work: unparsable host key or private key."""
+
+
+class HostKeyError(Exception):
+    """The server did not present the configured host key (never retried)."""
+
+
+class SFTPError(Exception):
+    """The SFTP storage refused an operation (credentials, missing folder or file)."""
+
+
+def parse_host_key(line: str) -> paramiko.PKey:
+    """Parse an OpenSSH public key line (`ssh-ed25519 AAAA… [comment]`)."""
+    parts = line.split()
+    if len(parts) < 2:  # type and base64 blob
+        msg = "sftp_host_key must be an OpenSSH public key line: '<type> <base64> [comment]'"
+        raise SFTPConfigError(msg)
+    key_type, blob = parts[0], parts[1]
+    try:
+        return paramiko.PKey.from_type_string(key_type, base64.b64decode(blob, validate=True))
+    except (binascii.Error, paramiko.SSHException, ValueError) as exc:
+        msg = f"sftp_host_key is not a valid {key_type} public key: {exc}"
+        raise SFTPConfigError(msg) from exc
+
+
+def parse_private_key(text: str) -> paramiko.PKey:
+    """Parse an unencrypted private key in OpenSSH or PEM format (Ed25519, ECDSA or RSA)."""
+    for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return key_class.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
+            continue
+    msg = "sftp_private_key is not an unencrypted Ed25519, ECDSA or RSA private key"
+    raise SFTPConfigError(msg)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's `SHA256:…` fingerprint of a key."""
+    return str(key.fingerprint)
+
+
+@dataclass(frozen=True)
+class SFTPSettings:
+    """Where and how to log in; built from the tap's settings."""
+
+    host: str
+    username: str
+    host_key: paramiko.PKey
+    port: int = DEFAULT_PORT
+    password: str | None = None
+    private_key: paramiko.PKey | None = None
+    directory: str = DEFAULT_EXPORTS_DIR
+    timeout: float = 300
+    max_retries: int = 8
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, t.Any]) -> SFTPSettings:
+        """Read `sftp_*`, `opt_out_exports_dir`, `request_timeout` and `max_retries`."""
+        private_key = config.get("sftp_private_key")
+        return cls(
+            host=config["sftp_host"],
+            username=config["sftp_username"],
+            host_key=parse_host_key(config["sftp_host_key"]),
+            port=int(config.get("sftp_port") or DEFAULT_PORT),
+            password=config.get("sftp_password") or None,
+            private_key=parse_private_key(private_key) if private_key else None,
+            directory=(config.get("opt_out_exports_dir") or DEFAULT_EXPORTS_DIR).rstrip("/"),
+            timeout=float(config.get("request_timeout", 300)),
+            max_retries=int(config.get("max_retries", 8)),
+        )
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The host as `known_hosts` names it: `host`, or `[host]:port` off port 22."""
+        return self.host if self.port == DEFAULT_PORT else f"[{self.host}]:{self.port}"
+
+
+class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
+    """The server offered a key of another type than the configured one: refuse it."""
+
+    def __init__(self, expected: paramiko.PKey) -> None:
+        self._expected = expected
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        msg = (
+            f"SFTP server {hostname} presented a {key.get_name()} host key "
+            f"({fingerprint(key)}), not the configured {self._expected.get_name()} key "
+            f"({fingerprint(self._expected)}): refused (check sftp_host_key)"
+        )
+        raise HostKeyError(msg)
+
+
+def connect(settings: SFTPSettings) -> paramiko.SFTPClient:
+    """Open an SSH connection (configured host key only) and an SFTP session on it."""
+    ssh = paramiko.SSHClient()
+    ssh.get_host_keys().add(
+        settings.known_hosts_name, settings.host_key.get_name(), settings.host_key
+    )
+    ssh.set_missing_host_key_policy(_RefuseUnknownKey(settings.host_key))
+    try:
+        ssh.connect(
+            settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            pkey=settings.private_key,
+            timeout=settings.timeout,
+            banner_timeout=settings.timeout,
+            auth_timeout=settings.timeout,
+            channel_timeout=settings.timeout,
+            allow_agent=False,
+            look_for_keys=False,
+        )
+    except paramiko.BadHostKeyException as exc:
+        ssh.close()
+        msg = (
+            f"SFTP server {settings.known_hosts_name} presented host key "
+            f"{fingerprint(exc.key)}, not the configured {fingerprint(settings.host_key)}: "
+            "refused (check sftp_host_key)"
+        )
+        raise HostKeyError(msg) from exc
+    except paramiko.AuthenticationException as exc:
+        ssh.close()
+        msg = f"SFTP server {settings.known_hosts_name} refused user {settings.username}: {exc}"
+        raise SFTPError(msg) from exc
+    except BaseException:
+        ssh.close()
+        raise
+    sftp = ssh.open_sftp()
+    sftp.get_channel().settimeout(settings.timeout)  # type: ignore[union-attr]
+    return sftp
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether a retry (on a new connection) can succeed."""
+    if isinstance(exc, paramiko.ssh_exception.IncompatiblePeer):
+        return False
+    if isinstance(exc, OSError) and exc.errno in _PERMANENT_ERRNOS:
+        return False
+    return isinstance(exc, OSError | EOFError | paramiko.SSHException)
+
+
+class ExportFolder:
+    """The export folder on the SFTP storage: list files, download one (with retries).
+
+    Connects lazily; after a transient failure the connection is dropped and the retry opens
+    a new one. Use as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        settings: SFTPSettings,
+        *,
+        logger: logging.Logger | None = None,
+        opener: Callable[[SFTPSettings], paramiko.SFTPClient] = connect,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        """Use `opener` to connect (tests pass a fake); `policy` defaults to `max_retries`."""
+        self.settings = settings
+        self.logger = logger or logging.getLogger(__name__)
+        self._opener = opener
+        self._sftp: paramiko.SFTPClient | None = None
+        self.policy = policy or RetryPolicy(max_retries=settings.max_retries)
+        self.connections = 0
+
+    def __enter__(self) -> ExportFolder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the SFTP session and its SSH connection."""
+        if self._sftp is not None:
+            sftp, self._sftp = self._sftp, None
+            channel = sftp.get_channel()
+            sftp.close()
+            if channel is not None:
+                channel.get_transport().close()
+
+    def _client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._sftp = self._opener(self.settings)
+            self.connections += 1
+        return self._sftp
+
+    def _retried(self, operation: str, func: Callable[[], t.Any]) -> t.Any:
+        def on_backoff(details: Details) -> None:
+            self.close()
+            self.logger.warning(
+                "SFTP %s failed (attempt %d), reconnecting in %.1f s: %r",
+                operation,
+                details["tries"],
+                details["wait"],
+                details.get("exception"),
+            )
+
+        def attempt() -> t.Any:
+            try:
+                return func()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                self.close()
+                if isinstance(exc, OSError):
+                    msg = f"SFTP {operation}: {exc.strerror or exc}"
+                    raise SFTPError(msg) from exc
+                raise
+
+        retried = backoff.on_exception(
+            self.policy.wait_generator,
+            (OSError, EOFError, paramiko.SSHException),
+            max_tries=self.policy.max_tries,
+            giveup=lambda exc: not is_transient(exc),
+            jitter=None,
+            on_backoff=on_backoff,
+            logger=None,
+        )(attempt)
+        try:
+            return retried()
+        except Exception:
+            self.close()
+            raise
+
+    def list_files(self, pattern: t.Callable[[str], bool]) -> list[str]:
+        """Names of the regular files in the folder that `pattern` accepts, sorted."""
+        where = f"listing {self.settings.directory}"
+
+        def listing() -> list[str]:
+            entries = self._client().listdir_attr(self.settings.directory)
+            return sorted(
+                e.filename
+                for e in entries
+                if e.st_mode is not None and stat.S_ISREG(e.st_mode) and pattern(e.filename)
+            )
+
+        return t.cast("list[str]", self._retried(where, listing))
+
+    def download(self, name: str, destination: t.BinaryIO) -> int:
+        """Copy a file of the folder into `destination`; return its size.
+
+        A retry after a dropped connection goes on from what `destination` already holds.
+        """
+        path = f"{self.settings.directory}/{name}"
+        start = destination.tell()
+
+        def copy() -> int:
+            with self._client().open(path, "rb") as remote:
+                size = remote.stat().st_size or 0
+                offset = destination.tell() - start
+                remote.seek(offset)
+                remote.prefetch(size)
+                while chunk := remote.read(_BLOCK):
+                    destination.write(chunk)
+                return size
+
+        size = t.cast("int", self._retried(f"reading {path}", copy))
+        copied = destination.tell() - start
+        if copied != size:
+            msg = f"SFTP reading {path}: got {copied} of {size} bytes"
+            raise SFTPError(msg)
+        return size
