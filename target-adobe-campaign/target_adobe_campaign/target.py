@@ -14,6 +14,14 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
 
+from target_adobe_campaign.enum_sink import EnumerationSink
+from target_adobe_campaign.enumerations import (
+    ENUMERATIONS_SETTING,
+    OPTION_SETS_STREAM,
+    SOAP_URL_SETTING,
+    Choices,
+    parse_fields,
+)
 from target_adobe_campaign.keyindex import KeyIndex
 from target_adobe_campaign.optouts import OPT_OUT_SETTINGS, OptOutPolicy
 from target_adobe_campaign.rejects import OUTCOMES, RejectsFile, RunSummary
@@ -72,6 +80,8 @@ class TargetAdobeCampaign(Target):
             description="Records per batch (a batch's calls run concurrently)",
         ),
         *OPT_OUT_SETTINGS,
+        ENUMERATIONS_SETTING,
+        SOAP_URL_SETTING,
         th.Property(
             "dry_run",
             th.BooleanType,
@@ -105,6 +115,9 @@ class TargetAdobeCampaign(Target):
         errors = super()._validate_config(raise_errors=raise_errors)
         errors += connection_errors(self.config)
         errors += parse_routes(self.config.get("resources") or {})[1]
+        errors += parse_fields(
+            self.config.get("enumerations") or {}, self.config.get("resources") or {}
+        )[1]
         if errors and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
         return errors
@@ -166,8 +179,15 @@ class TargetAdobeCampaign(Target):
 
     # --- sinks and ordering ---------------------------------------------------------------
 
-    def get_sink_class(self, stream_name: str) -> type[CampaignSink]:
-        """Refuse streams the `resources` setting does not route."""
+    @cached_property
+    def choices(self) -> Choices:
+        """D365 option sets → Campaign enumerations, and choice fields (`enumerations`)."""
+        return Choices(self)
+
+    def get_sink_class(self, stream_name: str) -> type[CampaignSink | EnumerationSink]:
+        """Refuse streams the `resources` setting does not route (option sets aside)."""
+        if stream_name == OPTION_SETS_STREAM and stream_name not in self.routes:
+            return EnumerationSink
         if stream_name not in self.routes:
             msg = (
                 f"Stream '{stream_name}' has no entry in the 'resources' setting (routed "
@@ -191,11 +211,15 @@ class TargetAdobeCampaign(Target):
         if self.dry_run:
             self.logger.debug("DRY RUN: STATE not emitted")
             return
+        if self.choices.holding():  # STATE must not pass records still waiting to be written
+            self.logger.info("STATE held back: records wait for their option sets")
+            return
         super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         """Drain and emit STATE, then write the summary; fail if anything was rejected."""
         try:
+            self.choices.settle()  # write (or reject) the records waiting for option sets
             super().process_endofpipe()
         finally:
             self.executor.shutdown(wait=True)
