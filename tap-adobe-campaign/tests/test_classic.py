@@ -6,6 +6,7 @@ router (`/nl/jsp/soaprouter.jsp`) and its REST validation of enumeration fields.
 
 from __future__ import annotations
 
+import typing as t
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -32,6 +33,9 @@ from tap_adobe_campaign.client import (
 from tests.conftest import connection
 from tests.fakes import FakeAdapter
 from tests.journal_fakes import install
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 GENDER = Enumeration(
@@ -266,10 +270,23 @@ def sandbox_client(campaign: RunningCampaign) -> ClassicClient:
     return ClassicClient.from_config(config, CampaignClient.from_config(config))
 
 
-def test_sandbox_round_trip_add_missing_then_replace(campaign: RunningCampaign) -> None:
+@pytest.fixture
+def kept_gender(campaign: RunningCampaign) -> Iterator[Enumeration]:
+    """The gender enumeration, written back afterwards (a reseed keeps stored enumerations)."""
     client = sandbox_client(campaign)
-    gender = client.read_enumeration("nms:recipient:gender")
-    assert gender is not None
+    original = client.read_enumeration("nms:recipient:gender")
+    assert original is not None
+    yield original
+    client.write(
+        EnumWrite(original.name, original.label, original.basetype, original.values, replace=True)
+    )
+
+
+def test_sandbox_round_trip_add_missing_then_replace(
+    campaign: RunningCampaign, kept_gender: Enumeration
+) -> None:
+    client = sandbox_client(campaign)
+    gender = kept_gender
     assert {v.name for v in gender.values} >= {"male", "female"}
     wanted = Enumeration(gender.name, values=(*gender.values, EnumValue("diverse", "Diverse", "3")))
     planned = plan_write(gender, wanted, replace=False)
