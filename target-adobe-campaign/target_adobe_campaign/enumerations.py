@@ -392,12 +392,15 @@ class Choices:
 
     def convert(self, choice: ChoiceField, value: t.Any) -> t.Any:
         """Return the Campaign value of a D365 choice value, PENDING, or raise a rejection."""
-        if value is None:
-            return None
         values = _multi(value)
         if values is not None or choice.multi_select == "join_labels":
+            if value is None or values == []:  # nothing chosen
+                return None
             return self._join_labels(choice, values if values is not None else [value])
         current = self.campaign(t.cast("str", choice.enumeration))
+        if value is None:  # Campaign stores "no value" as 0 (or ""): that value's name, if any
+            empty = current.by_stored("0" if current.numeric else "") if current else None
+            return empty.name if empty else None
         stored = match_form(value)
         found = current.by_stored(stored) if current else None
         if found is not None:
