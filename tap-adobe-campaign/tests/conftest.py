@@ -16,6 +16,15 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 PROFILES = 60
+#: The sandbox's SFTP storage (opt-out exports), as its info names the tap's settings.
+SFTP_KEYS = (
+    "sftp_host",
+    "sftp_port",
+    "sftp_username",
+    "sftp_password",
+    "sftp_host_key",
+    "opt_out_exports_dir",
+)
 SANDBOX = start_temporary(PROFILES)
 
 
