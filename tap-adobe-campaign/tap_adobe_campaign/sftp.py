@@ -170,7 +170,11 @@ def connect(settings: SFTPSettings) -> paramiko.SFTPClient:
     except BaseException:
         ssh.close()
         raise
-    sftp = ssh.open_sftp()
+    try:
+        sftp = ssh.open_sftp()
+    except BaseException:
+        ssh.close()
+        raise
     sftp.get_channel().settimeout(settings.timeout)  # type: ignore[union-attr]
     return sftp
 
@@ -205,7 +209,6 @@ class ExportFolder:
         self._opener = opener
         self._sftp: paramiko.SFTPClient | None = None
         self.policy = policy or RetryPolicy(max_retries=settings.max_retries)
-        self.connections = 0
 
     def __enter__(self) -> ExportFolder:
         return self
@@ -225,7 +228,6 @@ class ExportFolder:
     def _client(self) -> paramiko.SFTPClient:
         if self._sftp is None:
             self._sftp = self._opener(self.settings)
-            self.connections += 1
         return self._sftp
 
     def _retried(self, operation: str, func: Callable[[], t.Any]) -> t.Any:
