@@ -84,6 +84,13 @@ def is_export_file(name: str) -> bool:
     return EXPORT_FILE.fullmatch(name) is not None
 
 
+def export_time(name: str) -> datetime.datetime:
+    """Return the workflow run time in a file name (`optouts_<YYYYMMDD>T<HHMMSSmmm>Z.csv`)."""
+    stamp = name.removeprefix("optouts_").removesuffix("Z.csv")
+    run = datetime.datetime.strptime(stamp + "000", "%Y%m%dT%H%M%S%f")
+    return run.replace(tzinfo=datetime.UTC)
+
+
 def position(file: str, row: int) -> str:
     """`<file>:<row>` with the row zero-padded to 7 digits."""
     return f"{file}:{row:0{ROW_DIGITS}d}"

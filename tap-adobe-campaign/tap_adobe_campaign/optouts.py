@@ -9,11 +9,13 @@ Files are read in name (= time) order; the bookmark is the position of the last 
 `<file>:<row>`. A run reads the bookmark's file from the next row on, then every later
 file; a STATE is written after each file (and every 10,000 records), so a stopped run
 resumes mid-file. Without a bookmark (first run, full refresh) every file in the folder is
-read.
+read, or with `start_date` the files the workflow wrote from that time on (a new integration
+need not replay the tenant's opt-out history).
 """
 
 from __future__ import annotations
 
+import datetime
 import io
 import tempfile
 import typing as t
@@ -23,6 +25,7 @@ from singer_sdk import Stream
 from tap_adobe_campaign.optout_export import (
     OPT_OUT_SCHEMA,
     MalformedRow,
+    export_time,
     is_export_file,
     parse_position,
     read_export,
@@ -77,6 +80,13 @@ class OptOutsStream(Stream):
             return None
         return parse_position(str(value))
 
+    def _start_date(self) -> datetime.datetime | None:
+        value = self.config.get("start_date")
+        if not value:
+            return None
+        start = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return start if start.tzinfo else start.replace(tzinfo=datetime.UTC)
+
     def _on_malformed(self, row: MalformedRow) -> None:
         self.malformed.append(row)
         if len(self.malformed) <= MAX_LOGGED_ROWS:
@@ -94,11 +104,18 @@ class OptOutsStream(Stream):
         settings = SFTPSettings.from_config(self.config)
         with self._open_folder(settings) as folder:
             names = [n for n in folder.list_files(is_export_file) if n >= start_file]
+            since = None if bookmark else self._start_date()
+            if since is not None:
+                names = [n for n in names if export_time(n) >= since]
             self.logger.info(
                 "%d opt-out export file(s) to read in %s%s",
                 len(names),
                 settings.directory,
-                f" (from {start_file} after row {start_row})" if bookmark else " (all)",
+                f" (from {start_file} after row {start_row})"
+                if bookmark
+                else f" (written from {since} on)"
+                if since
+                else " (all)",
             )
             for name in names:
                 with tempfile.TemporaryFile() as local:

@@ -38,8 +38,8 @@ PROFILE_SETTINGS = th.PropertiesList(
     th.Property(
         "start_date",
         th.DateTimeType,
-        description="Earliest lastModified to sync on the first run (profiles only; the "
-        "events journal starts at its oldest retained event)",
+        description="First run only: profiles modified and opt-out export files written from "
+        "this time on (the events journal starts at its oldest retained event)",
     ),
     th.Property(
         "page_size",

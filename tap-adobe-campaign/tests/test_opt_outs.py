@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import typing as t
+from datetime import UTC, datetime
 
 import pytest
 from tap_adobe_campaign.check import main
@@ -86,6 +88,25 @@ def test_a_full_export_is_read_then_only_new_increments(campaign, capsys) -> Non
     everything, _ = sync(capsys, sftp_config(campaign))
     assert len(everything) == full["rows"] + 1
     assert everything[-1]["export_file"] == increment["file"]
+
+
+def test_start_date_skips_files_written_before_it(campaign, capsys) -> None:
+    first, second = linked_ids(campaign, 2)
+    opt_out(campaign, first, blackListFax=True)
+    older = campaign.admin.run_opt_out_export(full=True)
+    time.sleep(0.01)  # file names carry milliseconds
+    start = datetime.now(UTC)
+    time.sleep(0.01)
+    opt_out(campaign, second, blackListFax=True)
+    newer = campaign.admin.run_opt_out_export()
+
+    config = sftp_config(campaign, start_date=start.isoformat())
+    records, _ = sync(capsys, config)
+    assert {r["export_file"] for r in records} == {newer["file"]} != {older["file"]}
+    assert [r["externalId"] for r in records] == [second]
+    # Once bookmarked, start_date no longer matters: a full refresh without it reads both.
+    everything, _ = sync(capsys, sftp_config(campaign))
+    assert {r["export_file"] for r in everything} >= {older["file"], newer["file"]}
 
 
 def test_a_run_resumes_mid_file_from_its_bookmark(campaign, capsys) -> None:
