@@ -254,7 +254,7 @@ class Choices:
         self._warned: set[str] = set()
         self.final = False
 
-    @property
+    @cached_property
     def fed(self) -> frozenset[tuple[str, str]]:
         """The option sets some field uses."""
         return frozenset(f.option_set for by in self.fields.values() for f in by.values())
