@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from .campaign.config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT
+from .campaign import optout_export
+from .campaign.config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT, SFTP_PORT
 from .campaign.runtime import Runtime as CampaignRuntime
 from .campaign.seed import SeedSizes as CampaignSizes
 from .campaign.seed import seed as seed_campaign
@@ -64,18 +65,26 @@ def _seed(args: argparse.Namespace) -> dict[str, dict[str, int]]:
     try:
         return {
             "dataverse": seed_dataverse(dv_store, _sizes(args), args.seed),
-            "campaign": seed_campaign(cp.store, _campaign_sizes(args), args.seed),
+            "campaign": _seed_campaign(cp, args),
         }
     finally:
         dv_store.close()
         cp.close()
 
 
+def _seed_campaign(cp: CampaignRuntime, args: argparse.Namespace) -> dict[str, int]:
+    counts = seed_campaign(cp.store, _campaign_sizes(args), args.seed)
+    optout_export.clear(cp.state_dir)  # a new instance: no exports, no watermark
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = argparse.ArgumentParser(prog="crm-sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve_cmd = commands.add_parser("serve", help="serve all four apps over HTTPS")
+    serve_cmd = commands.add_parser(
+        "serve", help="serve the five HTTPS apps and the Campaign SFTP storage area"
+    )
     _add_seed_options(serve_cmd)
     serve_cmd.add_argument("--host", default="127.0.0.1")
     _port(serve_cmd, "entra", ENTRA_PORT)
@@ -83,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     _port(serve_cmd, "ims", IMS_PORT)
     _port(serve_cmd, "gateway", GATEWAY_PORT)
     _port(serve_cmd, "events", EVENTS_PORT)
+    _port(serve_cmd, "sftp", SFTP_PORT)
+    serve_cmd.add_argument(
+        "--opt-out-export-interval",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="run Campaign's opt-out export workflow every SECONDS (sandbox clock); Adobe runs"
+        " it daily (86400); 0 = only when triggered (default)",
+    )
     serve_cmd.add_argument("--reseed", action="store_true", help="reseed even if data matches")
     serve_cmd.add_argument(
         "--no-activity-tables",
@@ -106,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         ims_port=args.ims_port,
         gateway_port=args.gateway_port,
         events_port=args.events_port,
+        sftp_port=args.sftp_port,
+        opt_out_export_interval=args.opt_out_export_interval,
         sizes=_sizes(args),
         campaign_sizes=_campaign_sizes(args),
         seed=args.seed,

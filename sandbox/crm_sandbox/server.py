@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .campaign import server as campaign_server
-from .campaign.config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT
+from .campaign.config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT, SFTP_PORT
+from .campaign.config import Settings as CampaignSettings
 from .campaign.runtime import Runtime as CampaignRuntime
 from .campaign.seed import SeedSizes as CampaignSizes
 from .clock import Clock
@@ -40,17 +41,20 @@ class ServeOptions:
     ims_port: int = IMS_PORT
     gateway_port: int = GATEWAY_PORT
     events_port: int = EVENTS_PORT
+    sftp_port: int = SFTP_PORT  # the Campaign SFTP storage area
     sizes: SeedSizes = field(default_factory=SeedSizes)
     campaign_sizes: CampaignSizes = field(default_factory=CampaignSizes)
     seed: int = 42
     reseed: bool = False
     no_activity_tables: bool = False  # Dataverse without the four acs_email* tables
+    opt_out_export_interval: int = 0  # seconds between scheduled opt-out exports; 0 = none
 
 
 async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:
     """Serve every app until `stop` is set (or SIGINT/SIGTERM when `stop` is None).
 
-    Entra, Dataverse, IMS, the Campaign gateway and I/O Events, each on its own port.
+    Entra, Dataverse, IMS, the Campaign gateway, I/O Events and the Campaign SFTP storage
+    area, each on its own port.
     """
     state_dir = options.state_dir.resolve()
     tls = ensure_certificates(state_dir)
@@ -64,6 +68,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
             options.ims_port,
             options.gateway_port,
             options.events_port,
+            options.sftp_port,
         )
     ]
     clock = Clock()
@@ -79,6 +84,8 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         ims_url=local_url(socks[2]),
         gateway_url=local_url(socks[3]),
         events_url=local_url(socks[4]),
+        sftp_address=campaign_server.sftp_address(socks[5]),
+        settings=CampaignSettings(opt_out_export_interval=options.opt_out_export_interval),
         clock=clock,
     )
 
@@ -97,7 +104,9 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
             cp, options.campaign_sizes, options.seed, force=options.reseed
         )
         apps = [*dataverse_server.build_apps(dv), *campaign_server.build_apps(cp)]
-        await serve_apps(list(zip(apps, socks, strict=True)), tls, stop or stop_on_signals(), ready)
+        served = list(zip(apps, socks[:5], strict=True))
+        async with campaign_server.background(cp, socks[5]):
+            await serve_apps(served, tls, stop or stop_on_signals(), ready)
     finally:
         endpoints_file.unlink(missing_ok=True)
         dv.store.close()

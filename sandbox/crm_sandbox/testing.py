@@ -59,6 +59,12 @@ class CampaignEndpoints:
     admin_url: str
     journal_url: str  # I/O Events journaling endpoint (own port), needs x-ims-org-id
     ims_org_id: str  # IMS org of the credential (`…@AdobeOrg`)
+    sftp_host: str  # the SFTP storage area (own port), 127.0.0.1
+    sftp_port: int
+    sftp_username: str
+    sftp_password: str
+    sftp_host_key: str  # OpenSSH public key line of the SFTP host key, to pin
+    opt_out_exports_dir: str  # d365_loads/exports, relative to the SFTP login's root
     admin: CampaignAdmin = field(compare=False, repr=False)
 
 
@@ -99,6 +105,12 @@ class Sandbox(StopOnExit):
             admin_url=cp["admin_url"],
             journal_url=cp["journal_url"],
             ims_org_id=cp["ims_org_id"],
+            sftp_host=cp["sftp_host"],
+            sftp_port=int(cp["sftp_port"]),
+            sftp_username=cp["sftp_username"],
+            sftp_password=cp["sftp_password"],
+            sftp_host_key=cp["sftp_host_key"],
+            opt_out_exports_dir=cp["opt_out_exports_dir"],
             admin=CampaignAdmin(cp["admin_url"], self.ca_file),
         )
 
@@ -130,11 +142,19 @@ class Sandbox(StopOnExit):
     def tap_campaign_env(self) -> dict[str, str]:
         """Environment variables configuring tap-adobe-campaign (`TAP_ADOBE_CAMPAIGN_*`).
 
-        The target's plus the I/O Events journal URL and the IMS org id.
+        The target's plus the I/O Events journal URL, the IMS org id and the SFTP storage area
+        of the opt-out exports (host, port, login, pinned host key, folder).
         """
+        c = self.campaign
         env = self._campaign_env("TAP_ADOBE_CAMPAIGN")
-        env["TAP_ADOBE_CAMPAIGN_EVENTS_JOURNAL_URL"] = self.campaign.journal_url
-        env["TAP_ADOBE_CAMPAIGN_IMS_ORG_ID"] = self.campaign.ims_org_id
+        env["TAP_ADOBE_CAMPAIGN_EVENTS_JOURNAL_URL"] = c.journal_url
+        env["TAP_ADOBE_CAMPAIGN_IMS_ORG_ID"] = c.ims_org_id
+        env["TAP_ADOBE_CAMPAIGN_SFTP_HOST"] = c.sftp_host
+        env["TAP_ADOBE_CAMPAIGN_SFTP_PORT"] = str(c.sftp_port)
+        env["TAP_ADOBE_CAMPAIGN_SFTP_USERNAME"] = c.sftp_username
+        env["TAP_ADOBE_CAMPAIGN_SFTP_PASSWORD"] = c.sftp_password
+        env["TAP_ADOBE_CAMPAIGN_SFTP_HOST_KEY"] = c.sftp_host_key
+        env["TAP_ADOBE_CAMPAIGN_OPT_OUT_EXPORTS_DIR"] = c.opt_out_exports_dir
         return env
 
     def target_campaign_env(self) -> dict[str, str]:
@@ -177,13 +197,15 @@ def launch(
     ims_port: int = 0,
     gateway_port: int = 0,
     events_port: int = 0,
+    sftp_port: int = 0,
     **opts: Any,
 ) -> Sandbox:
     """Start `crm-sandbox serve` (both vendors) on free ports and wait until it listens.
 
     Extra keyword options map to CLI flags (`accounts=10` → `--accounts 10`, `profiles=500` →
     `--profiles 500`, `reseed=True` → `--reseed`, `no_activity_tables=True` →
-    `--no-activity-tables`, an org without the four `acs_email*` tables; None and False are
+    `--no-activity-tables`, an org without the four `acs_email*` tables,
+    `opt_out_export_interval=60` → a scheduled opt-out export every 60 s; None and False are
     left out). Campaign profiles default to `contacts`. Without `state_dir` a temporary
     directory is used and removed on stop().
     """
@@ -213,6 +235,8 @@ def launch(
         str(gateway_port),
         "--events-port",
         str(events_port),
+        "--sftp-port",
+        str(sftp_port),
     ]
     cmd += cli_flags(opts)
     log = (path / "sandbox.log").open("ab")

@@ -67,6 +67,17 @@ def test_campaign_env_reaches_the_api(sandbox: Sandbox) -> None:
     tap = {k.removeprefix("TAP_"): v for k, v in sandbox.tap_campaign_env().items()}
     journal_url = tap.pop("ADOBE_CAMPAIGN_EVENTS_JOURNAL_URL")
     assert tap.pop("ADOBE_CAMPAIGN_IMS_ORG_ID") == "SANDBOXORG0000000000@AdobeOrg"
+    c = sandbox.campaign
+    sftp = {k: tap.pop(k) for k in [k for k in tap if "SFTP" in k or "OPT_OUT" in k]}
+    assert sftp == {
+        "ADOBE_CAMPAIGN_SFTP_HOST": "127.0.0.1",
+        "ADOBE_CAMPAIGN_SFTP_PORT": str(c.sftp_port),
+        "ADOBE_CAMPAIGN_SFTP_USERNAME": "campaign-sftp",
+        "ADOBE_CAMPAIGN_SFTP_PASSWORD": "sandbox-sftp-secret",
+        "ADOBE_CAMPAIGN_SFTP_HOST_KEY": c.sftp_host_key,
+        "ADOBE_CAMPAIGN_OPT_OUT_EXPORTS_DIR": "d365_loads/exports",
+    }
+    assert c.sftp_host_key.startswith("ssh-ed25519 ")
     assert tap == {k.removeprefix("TARGET_"): v for k, v in env.items()}
     assert journal_url == sandbox.campaign.journal_url
     session = http_session(sandbox)

@@ -4,6 +4,9 @@ Marketing routes (`/deliveries`, `/deliveries/<name>/late-bounces`, `/deliveries
 `/logs/<table>`, `/journal`) simulate sends and recipients' reactions (see `marketing`) and show
 the logs and the I/O Events journal.
 
+`/opt-out-export` runs the opt-out export workflow now (as its scheduler would) and shows its
+watermark and files; `/sftp/authorized-keys` allows a client key on the SFTP login.
+
 Row mutations stand for activity inside Campaign (a recipient opts out, a marketer edits a
 profile): they go through the same validation and store methods as the REST API, so they stamp
 `lastModified` and opt-out change times, but cost no engine calls.
@@ -20,7 +23,7 @@ from starlette.routing import Route
 
 from crm_sandbox.admin import PREFIX, common_routes, json_body, json_response, problem
 
-from . import datamodel, marketing
+from . import datamodel, marketing, optout_export, sftp, workflows
 from .errors import CampaignError
 from .logschema import TABLES
 from .metadata import EXT
@@ -54,6 +57,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
         body = await json_body(request)
         sizes = SeedSizes(int(body.get("profiles", 2000)), body.get("projects"))
         counts = seed(rt.store, sizes, int(body.get("seed", 42)))
+        optout_export.clear(rt.state_dir)
         rt.engine_calls.reset()
         return json_response(counts)
 
@@ -182,12 +186,29 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
     async def journal(request: Request) -> Response:
         return json_response(rt.journal.stats())
 
+    async def opt_out_export(request: Request) -> Response:
+        if request.method == "GET":
+            return json_response({**optout_export.status(rt), "state": workflows.state(rt)})
+        full = (await json_body(request)).get("full", False)
+        if not isinstance(full, bool):
+            return problem(400, "full must be a boolean")
+        return json_response(optout_export.run(rt, full=full).as_dict())
+
+    async def sftp_keys(request: Request) -> Response:
+        try:
+            sftp.authorize_key(rt.state_dir, str((await json_body(request))["public_key"]))
+        except (KeyError, ValueError) as exc:
+            return problem(400, f"public_key: an OpenSSH public key line ({exc})")
+        return Response(status_code=204)
+
     return [
         Route(f"{PREFIX}/deliveries", deliveries, methods=["GET", "POST"]),
         Route(f"{PREFIX}/deliveries/{{name}}/late-bounces", late_bounces, methods=["POST"]),
         Route(f"{PREFIX}/deliveries/{{name}}/tracking", tracking, methods=["POST"]),
         Route(f"{PREFIX}/logs/{{table}}", logs),
         Route(f"{PREFIX}/journal", journal),
+        Route(f"{PREFIX}/opt-out-export", opt_out_export, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/sftp/authorized-keys", sftp_keys, methods=["POST"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/state", state),
         Route(f"{PREFIX}/engine-calls", engine_calls, methods=["GET", "DELETE"]),

@@ -174,6 +174,25 @@ class CampaignAdmin(AdminClient):
         result: dict[str, Any] = self._call("GET", "/journal")
         return result
 
+    # opt-out export workflow and SFTP storage area (see crm_sandbox.campaign.optout_export)
+    def run_opt_out_export(self, full: bool = False) -> dict[str, Any]:
+        """Run WKF_OPTOUT_EXPORT now: `{"file": name or None (empty increment), "rows": n}`.
+
+        `full=True` exports every profile with an opt-out set or ever changed; otherwise the
+        profiles whose opt-out changed after the watermark (the latest change exported).
+        """
+        result: dict[str, Any] = self._call("POST", "/opt-out-export", {"full": full})
+        return result
+
+    def opt_out_export_status(self) -> dict[str, Any]:
+        """`watermark`, `last_run`, `files` (names in the export folder) and workflow `state`."""
+        result: dict[str, Any] = self._call("GET", "/opt-out-export")
+        return result
+
+    def authorize_sftp_key(self, public_key: str) -> None:
+        """Allow a client public key (OpenSSH line) on the SFTP login, next to the password."""
+        self._call("POST", "/sftp/authorized-keys", {"public_key": public_key})
+
     # data model (see crm_sandbox.campaign.datamodel)
     def publish_resource(self, definition: dict[str, Any]) -> dict[str, Any]:
         """Create and publish a custom resource, as an admin does in Campaign's UI.
@@ -196,7 +215,7 @@ class CampaignAdmin(AdminClient):
         """Change settings.
 
         token_lifetime, big_table_threshold, absolute_hrefs, tps_limit, journal_retention_days,
-        journal_absolute_links.
+        journal_absolute_links, opt_out_export_interval.
         """
         result: dict[str, Any] = self._call("PATCH", "/config", settings)
         return result

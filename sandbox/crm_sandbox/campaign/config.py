@@ -16,6 +16,14 @@ OTHER_CLIENT_SECRET = "sandbox-other-secret"
 IMS_PORT = 8445
 GATEWAY_PORT = 8446
 EVENTS_PORT = 8447  # Adobe I/O Events (events.adobe.io): the journaling API
+SFTP_PORT = 8448  # the Campaign SFTP storage area (Adobe's opt-out exports land there)
+
+# The SFTP login of the storage area and the folder the D365 integration reads opt-outs from.
+SFTP_USERNAME = "campaign-sftp"
+SFTP_PASSWORD = "sandbox-sftp-secret"
+OPT_OUT_EXPORTS_DIR = "d365_loads/exports"
+OPT_OUT_WORKFLOW = "WKF_OPTOUT_EXPORT"
+OPT_OUT_WORKFLOW_LABEL = "Opt-out export for Dynamics 365"
 
 # The sandbox's one I/O Events registration (consumer org, project/integration, registration).
 EVENTS_CONSUMER_ORG = "98765"
@@ -86,6 +94,9 @@ class Settings:
     tps_limit: int = 0  # requests per second and API key before 429050; 0 = unlimited
     journal_retention_days: int = 7  # I/O Events journal retention (sandbox clock)
     journal_absolute_links: bool = False  # Link headers absolute (Adobe's are host-relative)
+    # Seconds (sandbox clock) between scheduled runs of WKF_OPTOUT_EXPORT; 0 = no schedule.
+    # Adobe runs it once a day (86400).
+    opt_out_export_interval: int = 0
 
     def update(self, values: dict[str, Any]) -> None:
         """Set the given fields (unknown names raise KeyError, bad values ValueError)."""

@@ -3,7 +3,8 @@
 Checks in order: injected faults ("before" rules); `X-Api-Key` present (403 `403000`) and
 known (403 `403003`); TPS limit (429 `429050`); bearer token valid and unexpired (401 `401013`)
 and issued to that API key (403 `403003`); organization known (500 "Oops…"); token's
-organization and Campaign product context (403 `403023`); then the Campaign resources; then
+organization and Campaign product context (403 `403023`); then the Campaign resources (or the
+workflow API, `/workflow/execution/...`); then
 "after" fault rules, which may delay, replace or drop the answer of a handled request (a POST
 stays committed).
 """
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import soap
+from . import soap, workflows
 from .config import GATEWAY_SCOPES, KNOWN_ORGANIZATIONS, SERVED_ORGANIZATIONS, credential
 from .errors import (
     API_KEY_INVALID,
@@ -101,7 +102,8 @@ def build_gateway_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlet
                 params=parse_qsl(request.url.query, keep_blank_values=True),
                 body=body,
             )
-            reply = handle(rt, call)
+            served = workflows.handle if segments[:1] == ["workflow"] else handle
+            reply = served(rt, call)
             response = json_response(reply.status, reply.body)
         except CampaignError as error:
             response = error_response(error)

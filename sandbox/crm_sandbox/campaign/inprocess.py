@@ -1,11 +1,11 @@
 """Run the Campaign sandbox on a background thread of this process (tests, notebooks).
 
-`start_in_thread(CampaignServeOptions(tmp, ims_port=0, gateway_port=0, events_port=0))` returns
-once the IMS, gateway and I/O Events ports listen; `api_session()` then gives a
-`requests.Session` with a fresh token and the API key, `journal_session()` one for the journal,
-and `admin` the test-only controls. `start_temporary(profiles)` does the same in a temporary state
-directory that `stop()` removes, and `restore()` gives a test fresh data, default settings, no
-faults and an empty request log: what a plugin's test session needs.
+`start_in_thread(CampaignServeOptions(tmp, ims_port=0, gateway_port=0, events_port=0,
+sftp_port=0))` returns once the IMS, gateway, I/O Events and SFTP ports listen; `api_session()`
+then gives a `requests.Session` with a fresh token and the API key, `journal_session()` one
+for the journal, and `admin` the test-only controls. `start_temporary(profiles)` does the same
+in a temporary state directory that `stop()` removes, and `restore()` gives a test fresh data,
+default settings, no faults and an empty request log: what a plugin's test session needs.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ def start_temporary(profiles: int, timeout: float = 120.0) -> RunningCampaign:
         ims_port=0,
         gateway_port=0,
         events_port=0,
+        sftp_port=0,
         sizes=SeedSizes(profiles=profiles),
     )
     return RunningCampaign(options, owned).start(timeout)

@@ -7,7 +7,16 @@ from pathlib import Path
 from crm_sandbox.clock import Clock
 from crm_sandbox.requestlog import RequestLog
 
-from .config import EVENTS_PORT, GATEWAY_PORT, IMS_PORT, JOURNAL_PATH, ORGANIZATION, Settings
+from . import optout_export, sftp
+from .config import (
+    EVENTS_PORT,
+    GATEWAY_PORT,
+    IMS_PORT,
+    JOURNAL_PATH,
+    ORGANIZATION,
+    SFTP_PORT,
+    Settings,
+)
 from .engine_calls import EngineCalls
 from .faults import TpsLimiter, new_faults
 from .journal import Journal
@@ -20,7 +29,7 @@ DB_FILE = "campaign.sqlite3"
 
 
 class Runtime:
-    """Everything the IMS and gateway apps share inside one process."""
+    """Everything the IMS, gateway, I/O Events and SFTP servers share inside one process."""
 
     def __init__(
         self,
@@ -29,6 +38,7 @@ class Runtime:
         ims_url: str = f"https://localhost:{IMS_PORT}",
         gateway_url: str = f"https://localhost:{GATEWAY_PORT}",
         events_url: str = f"https://localhost:{EVENTS_PORT}",
+        sftp_address: tuple[str, int] = ("127.0.0.1", SFTP_PORT),
         settings: Settings | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -38,6 +48,9 @@ class Runtime:
         self.ims_url = ims_url
         self.gateway_url = gateway_url
         self.events_url = events_url
+        self.sftp_address = sftp_address  # (host, port) of the SFTP storage area
+        self.sftp_host_key = sftp.host_key(state_dir)
+        self.drop_root = optout_export.drop_root(state_dir)
         self.clock = clock or Clock()
         self.settings = settings or Settings()
         self.sealer = Sealer(state_dir / "campaign-pkey-secret.bin")

@@ -2,14 +2,17 @@
 
 `crm_sandbox.server.serve` runs these apps next to the Dataverse ones in one loop. Standalone
 (tests, `inprocess.start_in_thread`): `serve(CampaignServeOptions(state_dir))` serves until
-`stop` is set (or SIGINT/SIGTERM) and writes `campaign-endpoints.json` while listening.
+`stop` is set (or SIGINT/SIGTERM) and writes `campaign-endpoints.json` while listening. Next to
+the HTTPS apps run the SFTP storage area and the opt-out export schedule (`background`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from starlette.applications import Starlette
 from crm_sandbox.serving import bind, local_url, publish, serve_apps, stop_on_signals
 from crm_sandbox.tls import TlsFiles, ensure_certificates
 
+from . import optout_export, sftp, workflows
 from .admin import PREFIX, build_admin_routes
 from .config import (
     CLIENT_ID,
@@ -27,8 +31,12 @@ from .config import (
     EVENTS_PORT,
     GATEWAY_PORT,
     IMS_PORT,
+    OPT_OUT_EXPORTS_DIR,
     ORGANIZATION,
     SCOPE,
+    SFTP_PASSWORD,
+    SFTP_PORT,
+    SFTP_USERNAME,
     Settings,
 )
 from .events import build_events_app
@@ -49,6 +57,7 @@ class CampaignServeOptions:
     ims_port: int = IMS_PORT  # 0 = any free port
     gateway_port: int = GATEWAY_PORT
     events_port: int = EVENTS_PORT
+    sftp_port: int = SFTP_PORT
     sizes: SeedSizes = field(default_factory=SeedSizes)
     seed: int = 42
     reseed: bool = False
@@ -64,6 +73,30 @@ def ensure_seeded(rt: Runtime, sizes: SeedSizes, seed_value: int, *, force: bool
     """Seed unless the database already holds exactly this seed and these sizes."""
     if force or rt.store.meta("seed") != seed_signature(sizes, seed_value):
         seed(rt.store, sizes, seed_value)
+        optout_export.clear(rt.state_dir)  # a new instance: no exports, no watermark
+    optout_export.ensure_dirs(rt.state_dir)
+
+
+def sftp_address(sock: socket.socket) -> tuple[str, int]:
+    """(host, port) clients connect to for a bound SFTP socket (a wildcard becomes loopback)."""
+    host, port = sock.getsockname()[:2]
+    return ("127.0.0.1" if host in ("0.0.0.0", "::") else host), port
+
+
+@contextlib.asynccontextmanager
+async def background(rt: Runtime, sftp_sock: socket.socket) -> AsyncIterator[None]:
+    """Serve the SFTP storage area and run the opt-out export schedule while inside."""
+    acceptor = await sftp.start_server(sftp_sock, rt.state_dir, rt.drop_root, rt.sftp_host_key)
+    done = asyncio.Event()
+    schedule = asyncio.create_task(workflows.run_schedule(rt, done))
+    try:
+        yield
+    finally:
+        done.set()
+        acceptor.close()
+        with contextlib.suppress(Exception):
+            await acceptor.wait_closed()
+        await asyncio.gather(schedule, return_exceptions=True)
 
 
 def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
@@ -73,8 +106,10 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
     `api_base_url` is the gateway root (the plugins' setting); the API base is `api_url`.
     `gateway_url` and `scope` repeat `api_base_url` and `scopes` under their first names.
     `journal_url` is the I/O Events journaling endpoint (its own port, `events_url`), called
-    with `x-ims-org-id: <ims_org_id>`.
+    with `x-ims-org-id: <ims_org_id>`. `sftp_*` is the SFTP storage area (`sftp_host_key`: the
+    OpenSSH public key line to pin) and `opt_out_exports_dir` the folder of the opt-out exports.
     """
+    sftp_host, sftp_port = rt.sftp_address
     return {
         "ca_file": str(tls.ca_file),
         "ims_url": rt.ims_url,
@@ -91,6 +126,12 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
         "events_url": rt.events_url,
         "journal_url": rt.journal_url,
         "ims_org_id": CREDENTIALS[0].ims_org,
+        "sftp_host": sftp_host,
+        "sftp_port": sftp_port,
+        "sftp_username": SFTP_USERNAME,
+        "sftp_password": SFTP_PASSWORD,
+        "sftp_host_key": sftp.public_key_line(rt.sftp_host_key),
+        "opt_out_exports_dir": OPT_OUT_EXPORTS_DIR,
     }
 
 
@@ -102,19 +143,21 @@ async def serve(
 ) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM when `stop` is None).
 
-    Once all three ports listen, writes campaign-endpoints.json in the state dir and calls
-    `on_ready(endpoints)`; the file is removed on exit.
+    Once all four ports listen (IMS, gateway, I/O Events, SFTP), writes campaign-endpoints.json
+    in the state dir and calls `on_ready(endpoints)`; the file is removed on exit.
     """
     state_dir = options.state_dir.resolve()
     tls = ensure_certificates(state_dir)
     ims_sock = bind(options.host, options.ims_port)
     gateway_sock = bind(options.host, options.gateway_port)
     events_sock = bind(options.host, options.events_port)
+    sftp_sock = bind(options.host, options.sftp_port)
     rt = Runtime(
         state_dir,
         ims_url=local_url(ims_sock),
         gateway_url=local_url(gateway_sock),
         events_url=local_url(events_sock),
+        sftp_address=sftp_address(sftp_sock),
         settings=options.settings,
     )
     endpoints_file = state_dir / ENDPOINTS_FILE
@@ -129,7 +172,8 @@ async def serve(
         ensure_seeded(rt, options.sizes, options.seed, force=options.reseed)
         ims_app, gateway_app, events_app = build_apps(rt)
         apps = [(ims_app, ims_sock), (gateway_app, gateway_sock), (events_app, events_sock)]
-        await serve_apps(apps, tls, stop or stop_on_signals(), ready)
+        async with background(rt, sftp_sock):
+            await serve_apps(apps, tls, stop or stop_on_signals(), ready)
     finally:
         endpoints_file.unlink(missing_ok=True)
         rt.close()

@@ -26,6 +26,7 @@ def serve_campaign(
         ims_port=0,
         gateway_port=0,
         events_port=0,
+        sftp_port=0,
         sizes=sizes,
         seed=seed,
     )

@@ -179,7 +179,12 @@ def test_stop_is_quick_and_quiet_with_idle_keep_alive_connections(tmp_path, serv
 
     running = start_in_thread(
         CampaignServeOptions(
-            tmp_path, ims_port=0, gateway_port=0, events_port=0, sizes=SeedSizes(5, projects=0)
+            tmp_path,
+            ims_port=0,
+            gateway_port=0,
+            events_port=0,
+            sftp_port=0,
+            sizes=SeedSizes(5, projects=0),
         )
     )
     # uvicorn configures its loggers when a server is created: listen from here on

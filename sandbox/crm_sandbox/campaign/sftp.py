@@ -1,0 +1,145 @@
+"""The Campaign SFTP storage area: a real SSH/SFTP server (asyncssh) on its own port.
+
+One login (`campaign-sftp` / `sandbox-sftp-secret`, or a public key listed in
+`<state dir>/campaign-sftp-authorized_keys`) chrooted to `<state dir>/campaign-sftp`. The
+storage area is Campaign's drop folder for the D365 integration: clients may list, stat, read
+and remove files; every write (open for writing, mkdir, rename, setstat, links) is refused with
+SFTP "permission denied". Shell, exec, SCP and port forwarding are not offered. The ed25519
+host key is created once per state dir (`campaign-sftp-host-key`) and published as an OpenSSH
+public key line, so clients can pin it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import socket
+from pathlib import Path
+
+import asyncssh
+
+from .config import SFTP_PASSWORD, SFTP_USERNAME
+
+HOST_KEY_FILE = "campaign-sftp-host-key"
+AUTHORIZED_KEYS_FILE = "campaign-sftp-authorized_keys"
+
+_WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
+_WRITE_ACCESS = asyncssh.ACE4_WRITE_DATA | asyncssh.ACE4_APPEND_DATA
+
+
+def host_key(state_dir: Path) -> asyncssh.SSHKey:
+    """Load the host key, creating it on first use (private, mode 0600)."""
+    path = state_dir / HOST_KEY_FILE
+    if not path.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(key.export_private_key())
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return asyncssh.read_private_key(path)
+
+
+def public_key_line(key: asyncssh.SSHKey) -> str:
+    """`ssh-ed25519 AAAA…` (no comment): what `sftp_host_key` settings hold."""
+    return " ".join(key.export_public_key("openssh").decode("ascii").split()[:2])
+
+
+def authorize_key(state_dir: Path, public_key: str) -> None:
+    """Allow a client public key (OpenSSH line) for the SFTP login; invalid keys raise."""
+    line = " ".join(asyncssh.import_public_key(public_key).export_public_key().decode().split()[:2])
+    path = state_dir / AUTHORIZED_KEYS_FILE
+    known = path.read_text().splitlines() if path.exists() else []
+    if line not in known:
+        path.write_text("".join(f"{k}\n" for k in [*known, line]))
+
+
+def _denied() -> asyncssh.SFTPPermissionDenied:
+    return asyncssh.SFTPPermissionDenied("The storage area is read-only for this login")
+
+
+class _Auth(asyncssh.SSHServer):
+    """Password or authorized public key, for the one login."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._keys_file = state_dir / AUTHORIZED_KEYS_FILE
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # every user must authenticate
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return hmac.compare_digest(username.encode(), SFTP_USERNAME.encode()) & hmac.compare_digest(
+            password.encode(), SFTP_PASSWORD.encode()
+        )
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        if username != SFTP_USERNAME or not self._keys_file.exists():
+            return False
+        offered = public_key_line(key)
+        return offered in self._keys_file.read_text().splitlines()
+
+
+class DropFolder(asyncssh.SFTPServer):
+    """SFTP session chrooted to the storage area; reads and removes only."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel, root: Path) -> None:
+        super().__init__(chan, chroot=str(root).encode())
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if pflags & _WRITE_FLAGS:
+            raise _denied()
+        return super().open(path, pflags, attrs)
+
+    def open56(
+        self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
+    ) -> object:
+        if desired_access & _WRITE_ACCESS:
+            raise _denied()
+        return super().open56(path, desired_access, flags, attrs)
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise _denied()
+
+    def rmdir(self, path: bytes) -> None:
+        raise _denied()
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        raise _denied()
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        raise _denied()
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise _denied()
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise _denied()
+
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        raise _denied()
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise _denied()
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise _denied()
+
+
+async def start_server(
+    sock: socket.socket, state_dir: Path, root: Path, key: asyncssh.SSHKey
+) -> asyncssh.SSHAcceptor:
+    """Serve SFTP on the bound socket `sock` until the returned acceptor is closed."""
+    root.mkdir(parents=True, exist_ok=True)
+    return await asyncssh.listen(
+        sock=sock,
+        server_factory=lambda: _Auth(state_dir),
+        server_host_keys=[key],
+        sftp_factory=lambda chan: DropFolder(chan, root),
+        allow_scp=False,
+        agent_forwarding=False,
+        x11_forwarding=False,
+    )
