@@ -5,21 +5,27 @@ One login (`campaign-sftp` / `sandbox-sftp-secret`, or a public key listed in
 storage area is Campaign's drop folder for the D365 integration: clients may list, stat, read
 and remove files; every write (open for writing, mkdir, rename, setstat, links) is refused with
 SFTP "permission denied". Shell, exec, SCP and port forwarding are not offered. The ed25519
-host key is created once per state dir (`campaign-sftp-host-key`) and published as an OpenSSH
-public key line, so clients can pin it.
+host key is written once per state dir (`campaign-sftp-host-key`) and published as an OpenSSH
+public key line, so clients can pin it. Like the sandbox's other test credentials it is the same
+everywhere (derived from a fixed seed): meltano.yml's `dev` environment pins it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import socket
 from pathlib import Path
 
 import asyncssh
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .config import SFTP_PASSWORD, SFTP_USERNAME
 
 HOST_KEY_FILE = "campaign-sftp-host-key"
+#: Seed of the sandbox's fixed host key (a public test value, like its client secrets).
+HOST_KEY_SEED = hashlib.sha256(b"crm-sandbox campaign sftp host key").digest()
 AUTHORIZED_KEYS_FILE = "campaign-sftp-authorized_keys"
 
 _WRITE_FLAGS = asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC
@@ -27,12 +33,18 @@ _WRITE_ACCESS = asyncssh.ACE4_WRITE_DATA | asyncssh.ACE4_APPEND_DATA
 
 
 def host_key(state_dir: Path) -> asyncssh.SSHKey:
-    """Load the host key, creating it on first use (private, mode 0600)."""
+    """Load the host key, writing the fixed sandbox key on first use (private, mode 0600)."""
     path = state_dir / HOST_KEY_FILE
     if not path.exists():
-        key = asyncssh.generate_private_key("ssh-ed25519")
+        key = Ed25519PrivateKey.from_private_bytes(HOST_KEY_SEED)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(key.export_private_key())
+        tmp.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
         tmp.chmod(0o600)
         tmp.replace(path)
     return asyncssh.read_private_key(path)

@@ -189,7 +189,12 @@ def test_published_resources_survive_a_reseed_with_empty_tables(campaign, api):
 
 def test_published_resources_survive_a_restart(tmp_path):
     options = CampaignServeOptions(
-        tmp_path, ims_port=0, gateway_port=0, events_port=0, sizes=SeedSizes(10, projects=2)
+        tmp_path,
+        ims_port=0,
+        gateway_port=0,
+        events_port=0,
+        sftp_port=0,
+        sizes=SeedSizes(10, projects=2),
     )
     with start_in_thread(options) as first:
         first.admin.publish_resource(definition("cusDurable"))
