@@ -1,0 +1,239 @@
+"""End to end: opt-outs between Dynamics 365 and Campaign in the four `opt_out_sync` modes.
+
+Both jobs run for real (`d365-to-campaign`, `campaign-to-d365`) against one sandbox. Campaign's
+opt-outs reach Dynamics 365 through the daily opt-out export (the sandbox's SFTP storage area;
+the test runs the export workflow where Adobe's schedule would). The mode reaches each plugin as
+its own `opt_out_sync` variable, the way the project's `OPT_OUT_SYNC` does.
+
+Expectations follow Adobe's rule read literally: the more recent Campaign change wins; when
+Dynamics 365's record is more recent or the times tie, opt-out = true wins. Convergence: once
+a change has travelled, two more rounds of both jobs write nothing on either side.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from crm_sandbox.testing import Sandbox
+
+from tests.dataverse_reader import DataverseReader
+from tests.harness import Pipeline
+
+#: Campaign flag → the contact columns the project's mapping ORs into it.
+FLAGS = {
+    "blackListEmail": ("donotbulkemail", "donotemail"),
+    "blackListPhone": ("donotphone",),
+    "blackListFax": ("donotfax",),
+    "blackListPostalMail": ("donotpostalmail",),
+}
+PLUGINS = ("TAP_ADOBE_CAMPAIGN", "TARGET_ADOBE_CAMPAIGN", "TARGET_DYNAMICS365")
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def mode_env(mode: str) -> dict[str, str]:
+    """The mode for every plugin that reads it, and opt-out exports from this test on."""
+    env = {f"{plugin}_OPT_OUT_SYNC": mode for plugin in PLUGINS}
+    env["TAP_ADOBE_CAMPAIGN_START_DATE"] = datetime.now(UTC).isoformat()
+    return env
+
+
+def d365_flags(sb: Sandbox, contact_id: str) -> dict[str, bool]:
+    """The contact's opt-outs as Campaign flags (OR of the mapped columns)."""
+    row = sb.admin.get_row("contacts", contact_id)
+    assert row is not None, contact_id
+    return {flag: any(bool(row[c]) for c in columns) for flag, columns in FLAGS.items()}
+
+
+def profile(sb: Sandbox, contact_id: str) -> dict[str, Any]:
+    """The one Campaign profile of the contact."""
+    rows = sb.campaign.admin.find_rows("profile", externalId=contact_id)
+    assert len(rows) == 1, f"{len(rows)} profiles for {contact_id}"
+    return rows[0]
+
+
+def campaign_flags(sb: Sandbox, contact_id: str) -> dict[str, bool]:
+    """The profile's opt-out flags."""
+    found = profile(sb, contact_id)
+    return {flag: bool(found[flag]) for flag in FLAGS}
+
+
+def campaign_opt_out(sb: Sandbox, contact_id: str, flag: str, value: bool = True) -> None:
+    """A recipient changes an opt-out in Campaign (unsubscribe link, preference center)."""
+    sb.campaign.admin.update_row("profile", profile(sb, contact_id)["PKey"], {flag: value})
+
+
+class Writes:
+    """Write calls on both sides since the last `reset()`."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.reset()
+
+    def reset(self) -> None:
+        self.sb.admin.clear_requests()
+        self.sb.campaign.admin.clear_requests()
+
+    def count(self) -> dict[str, int]:
+        d365 = [
+            r
+            for r in self.sb.admin.requests()
+            if r["method"] in WRITES and "/api/data/" in r["path"]  # not Entra's token POSTs
+        ]
+        campaign = [
+            r
+            for r in self.sb.campaign.admin.requests()
+            if r["method"] in WRITES and "/campaign/" in r["path"]
+        ]
+        return {"d365": len(d365), "campaign": len(campaign)}
+
+
+class Sync:
+    """Both jobs in one sandbox, in one mode."""
+
+    def __init__(self, sb: Sandbox, to_campaign: Pipeline, to_d365: Pipeline, mode: str) -> None:
+        self.sb = sb
+        self.to_campaign = to_campaign
+        self.to_d365 = to_d365
+        self.env = mode_env(mode)
+        self.runs = 0
+
+    def d365_to_campaign(self) -> None:
+        self.runs += 1
+        self.to_campaign.run(f"to-campaign-{self.runs}", extra_env=self.env).check()
+
+    def campaign_to_d365(self) -> None:
+        """Campaign's export workflow runs (Adobe: daily), then the job reads the new files."""
+        self.runs += 1
+        self.sb.campaign.admin.run_opt_out_export()
+        self.to_d365.run(f"to-d365-{self.runs}", extra_env=self.env).check()
+
+    def round(self, order: str = "d365_first") -> None:
+        if order == "d365_first":
+            self.d365_to_campaign()
+            self.campaign_to_d365()
+        else:
+            self.campaign_to_d365()
+            self.d365_to_campaign()
+
+
+def start(sb: Sandbox, to_campaign: Pipeline, to_d365: Pipeline, mode: str) -> Sync:
+    """Contacts in Campaign, the seeded Campaign history exported before the test's start."""
+    sb.campaign.admin.run_opt_out_export()
+    sync = Sync(sb, to_campaign, to_d365, mode)
+    sync.d365_to_campaign()
+    sync.campaign_to_d365()
+    return sync
+
+
+def clean_contacts(d365: DataverseReader, count: int) -> list[str]:
+    """Contacts with an email address and no opt-out at all (so any change is visible)."""
+    columns = ",".join(["contactid", "emailaddress1", *(c for cs in FLAGS.values() for c in cs)])
+    chosen = []
+    for row in d365.rows(d365.tables()["contact"], columns):
+        if row.get("emailaddress1") and not any(row[c] for cs in FLAGS.values() for c in cs):
+            chosen.append(row["contactid"])
+        if len(chosen) == count:
+            return chosen
+    raise AssertionError(f"fewer than {count} contacts without opt-outs")
+
+
+def assert_converges(sync: Sync) -> None:
+    """Two more rounds of both jobs write nothing on either side."""
+    writes = Writes(sync.sb)
+    sync.round()
+    sync.round("campaign_first")
+    assert writes.count() == {"d365": 0, "campaign": 0}
+
+
+@pytest.mark.parametrize("order", ["d365_first", "campaign_first"])
+def test_bidirectional_keeps_every_opt_out_and_converges(
+    campaign_sandbox: Sandbox,
+    campaign_pipeline: Pipeline,
+    events_pipeline: Pipeline,
+    d365: DataverseReader,
+    order: str,
+) -> None:
+    sb = campaign_sandbox
+    sync = start(sb, campaign_pipeline, events_pipeline, "bidirectional")
+    a, b, c, d = clean_contacts(d365, 4)
+    # a: unsubscribes in Campaign. b: D365 opts out of phone calls. c: both sides, different
+    # flags, D365 last (its record-level time is newer than Campaign's email change).
+    campaign_opt_out(sb, a, "blackListEmail")
+    sb.admin.update_row("contacts", b, {"donotphone": True})
+    campaign_opt_out(sb, c, "blackListEmail")
+    sb.admin.update_row("contacts", c, {"donotfax": True})
+    # d: opted out in Campaign and synced; then a D365 user lifts it (D365 can't: rule).
+    campaign_opt_out(sb, d, "blackListPostalMail")
+    sync.round(order)
+    sb.admin.update_row("contacts", d, {"donotpostalmail": False})
+
+    sync.round(order)
+
+    assert d365_flags(sb, a)["blackListEmail"]
+    assert campaign_flags(sb, a)["blackListEmail"]
+    assert d365_flags(sb, b)["blackListPhone"]
+    assert campaign_flags(sb, b)["blackListPhone"]
+    for flag in ("blackListEmail", "blackListFax"):
+        assert d365_flags(sb, c)[flag], f"D365 lost {flag}"
+        assert campaign_flags(sb, c)[flag], f"Campaign lost {flag}"
+    assert campaign_flags(sb, d)["blackListPostalMail"], "Campaign's opt-out was lifted by D365"
+    for contact in (a, b, c):
+        assert d365_flags(sb, contact) == campaign_flags(sb, contact), contact
+    assert_converges(sync)
+
+
+def test_bidirectional_newer_campaign_opt_in_wins(
+    campaign_sandbox: Sandbox,
+    campaign_pipeline: Pipeline,
+    events_pipeline: Pipeline,
+    d365: DataverseReader,
+) -> None:
+    sb = campaign_sandbox
+    sync = start(sb, campaign_pipeline, events_pipeline, "bidirectional")
+    (contact,) = clean_contacts(d365, 1)
+    sb.admin.update_row("contacts", contact, {"donotphone": True})
+    sync.round()
+    assert campaign_flags(sb, contact)["blackListPhone"]
+    # The recipient opts back in through Campaign's preference center, after D365's change.
+    campaign_opt_out(sb, contact, "blackListPhone", False)
+
+    sync.round("campaign_first")
+
+    assert not d365_flags(sb, contact)["blackListPhone"]
+    assert not campaign_flags(sb, contact)["blackListPhone"]
+    assert_converges(sync)
+
+
+@pytest.mark.parametrize(
+    ("mode", "to_campaign", "to_d365"),
+    [
+        ("disabled", False, False),
+        ("d365_to_campaign", True, False),
+        ("campaign_to_d365", False, True),
+    ],
+)
+def test_one_way_and_disabled_modes(
+    campaign_sandbox: Sandbox,
+    campaign_pipeline: Pipeline,
+    events_pipeline: Pipeline,
+    d365: DataverseReader,
+    mode: str,
+    to_campaign: bool,
+    to_d365: bool,
+) -> None:
+    sb = campaign_sandbox
+    sync = start(sb, campaign_pipeline, events_pipeline, mode)
+    in_d365, in_campaign = clean_contacts(d365, 2)
+    sb.admin.update_row("contacts", in_d365, {"donotphone": True})
+    campaign_opt_out(sb, in_campaign, "blackListEmail")
+
+    sync.round()
+
+    assert campaign_flags(sb, in_d365)["blackListPhone"] is to_campaign
+    assert d365_flags(sb, in_campaign)["blackListEmail"] is to_d365
+    # Each side keeps its own change whatever the mode.
+    assert d365_flags(sb, in_d365)["blackListPhone"]
+    assert campaign_flags(sb, in_campaign)["blackListEmail"]
+    assert_converges(sync)
