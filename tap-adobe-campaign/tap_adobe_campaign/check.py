@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from pathlib import Path
 
+from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_adobe_campaign.client import CampaignClient
@@ -33,6 +34,8 @@ from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from singer_sdk.plugin_base import PluginBase
 
 #: Records asked for by the page step: proves read access, costs nothing.
 CHECK_PAGE_SIZE = 5
@@ -171,6 +174,37 @@ def tap_steps(client: CampaignClient, config: Mapping[str, t.Any]) -> list[Check
     return steps
 
 
+def cli_config(plugin: type[PluginBase], sources: Sequence[str]) -> dict[str, t.Any]:
+    """Merge `--config` sources in order: JSON files, and `ENV` for the plugin's variables.
+
+    Meltano hands a command an object setting as JSON whose nested keys are flattened
+    (`{"contact.resource": "profile"}`); they are nested again here. Read errors raise
+    OSError or ValueError.
+    """
+    config: dict[str, t.Any] = {}
+    for source in sources:
+        if source != "ENV":
+            config.update(json.loads(Path(source).read_text(encoding="utf-8")))
+            continue
+        schema = plugin.config_jsonschema
+        plugin.append_builtin_config(schema)
+        env = parse_environment_config(schema, f"{plugin.name.upper().replace('-', '_')}_")
+        config.update({k: _nested(v) if isinstance(v, dict) else v for k, v in env.items()})
+    return config
+
+
+def _nested(flat: dict[str, t.Any]) -> dict[str, t.Any]:
+    """`{"a.b": 1}` → `{"a": {"b": 1}}`."""
+    out: dict[str, t.Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return out
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -194,14 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tap_adobe_campaign.tap import TapAdobeCampaign
 
     args = parse_args(argv)
-    config: dict[str, t.Any] = {}
     try:
-        for path in args.config:
-            if path != "ENV":
-                config.update(json.loads(Path(path).read_text(encoding="utf-8")))
         tap = TapAdobeCampaign(
-            config=config,
-            parse_env_config="ENV" in args.config,
+            config=cli_config(TapAdobeCampaign, args.config),
+            parse_env_config=False,
             validate_config=True,
             setup_mapper=False,
         )

@@ -12,14 +12,13 @@ when all are ok, 1 otherwise, 2 on a config error. Nothing is written.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import typing as t
-from pathlib import Path
 
 from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.check import (
     CheckStep,
+    cli_config,
     metadata_step,
     page_step,
     print_report,
@@ -69,14 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from target_adobe_campaign.target import TargetAdobeCampaign
 
     args = parse_args(argv)
-    config: dict[str, t.Any] = {}
     try:
-        for path in args.config:
-            if path != "ENV":
-                config.update(json.loads(Path(path).read_text(encoding="utf-8")))
         target = TargetAdobeCampaign(
-            config=config,
-            parse_env_config="ENV" in args.config,
+            config=cli_config(TargetAdobeCampaign, args.config),
+            parse_env_config=False,
             validate_config=True,
             setup_mapper=False,
         )

@@ -62,3 +62,26 @@ def test_env_config_and_config_errors(campaign, tmp_path, capsys, monkeypatch) -
     monkeypatch.setenv("TARGET_ADOBE_CAMPAIGN_OPT_OUT_SYNC", "sideways")
     assert main(["--config", "ENV"]) == 2
     assert "opt_out_sync" in capsys.readouterr().err
+
+
+def test_env_config_as_meltano_hands_it_to_a_command(campaign, monkeypatch, capsys) -> None:
+    """Meltano flattens an object setting's nested keys in its variable: they are nested again."""
+    for key, value in connection(campaign).items():
+        monkeypatch.setenv(f"TARGET_ADOBE_CAMPAIGN_{key.upper()}", str(value))
+    flat = {
+        f"{stream}.{path}": value
+        for stream, route in TASK_ROUTES.items()
+        for path, value in _flatten(route)
+    }
+    monkeypatch.setenv("TARGET_ADOBE_CAMPAIGN_RESOURCES", json.dumps(flat))
+    assert main(["--config", "ENV"]) == 0, capsys.readouterr()
+
+
+def _flatten(value, prefix=""):
+    """`{"a": {"b": 1}}` → `[("a.b", 1)]`, the way Meltano writes object settings."""
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if isinstance(item, dict):
+            yield from _flatten(item, f"{path}.")
+        else:
+            yield path, item

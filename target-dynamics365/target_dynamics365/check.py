@@ -20,6 +20,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_dynamics365.check import (
     CheckError,
     CheckStep,
+    cli_config,
     metadata_step,
     page_step,
     print_report,
@@ -130,13 +131,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from target_dynamics365.target import TargetDynamics365
 
     args = parse_args(argv)
-    files = [path for path in args.config if path != "ENV"]
     try:
         target = TargetDynamics365(
-            config=files, parse_env_config="ENV" in args.config, validate_config=True
+            config=cli_config(TargetDynamics365, args.config),
+            parse_env_config=False,
+            validate_config=True,
         )
     except ConfigValidationError as exc:
         print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the config: {exc}", file=sys.stderr)
         return 2
     steps = target_steps(target.client, target.opt_out_mapping)
     return print_report(run_checks(steps), as_json=args.json)

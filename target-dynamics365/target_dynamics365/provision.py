@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from singer_sdk.exceptions import ConfigValidationError
+from tap_dynamics365.check import cli_config
 from tap_dynamics365.client import DataverseAPIError
 
 from target_dynamics365.events import ACTIVITY_TABLES, EVENT_ID, ActivityTable
@@ -217,11 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from target_dynamics365.target import TargetDynamics365
 
     args = parse_args(argv)
-    files = [path for path in args.config if path != "ENV"]
     try:
-        target = TargetDynamics365(
-            config=files, parse_env_config="ENV" in args.config, validate_config=True
-        )
+        config = cli_config(TargetDynamics365, args.config)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the config: {exc}", file=sys.stderr)
+        return 2
+    try:
+        target = TargetDynamics365(config=config, parse_env_config=False, validate_config=True)
         provision(
             target.client,
             dry_run=args.dry_run,
