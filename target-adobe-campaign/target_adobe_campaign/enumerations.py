@@ -10,7 +10,7 @@ label; `value`: the technical value).
   fed enumeration agree (one SOAP read, and one write only when it changes; nothing in a dry run).
 - A configured field of a record carries the D365 technical value; when its batch is written
   it becomes the matching enumeration value's name (same stored value first, then same name).
-  A value Campaign does not have yet waits (the tap sends `option_sets` after the tables) until
+  A value Campaign does not have yet (option_sets arriving after the tables) waits until
   its option set arrived and was synchronised; STATE is held back meanwhile. A value that still
   matches nothing is rejected, naming record and field.
 - Multi-select choices (a list, or comma-separated values): Campaign enumerations hold one
@@ -335,14 +335,22 @@ class Choices:
         """Return the records to write now, choice fields converted; reject or hold the rest.
 
         Records held earlier come first; a newer record of the same key replaces a held one.
+        Records of a stream whose parent stream has waiting records wait with them.
         """
         stream = sink.stream_name
         fields = self.fields.get(stream)
-        if not fields:
+        if not fields and stream not in self._pending and not self._parent_waits(sink):
             return records
+        batch = self._supersede(self._pending.pop(stream, []), records, sink.route.key)
+        if self._parent_waits(sink):
+            # A child written before its waiting parent would not find it: it waits too.
+            self._pending[stream] = batch
+            self.logger.info("%d %s record(s) wait for their parents", len(batch), stream)
+            return []
+        if not fields:
+            return batch
         self._check_schema(stream, fields, sink.schema.get("properties") or {})
         self.sync()
-        batch = self._supersede(self._pending.pop(stream, []), records, sink.route.key)
         out: list[dict[str, t.Any]] = []
         held: list[dict[str, t.Any]] = []
         for record in batch:
@@ -463,6 +471,10 @@ class Choices:
         )
 
     # --- end of the run and STATE ---------------------------------------------------------
+
+    def _parent_waits(self, sink: CampaignSink) -> bool:
+        """Whether records of a parent stream of `sink` wait (until the run's end)."""
+        return not self.final and any(self._pending.get(link.stream) for link in sink.route.links)
 
     def holding(self) -> int:
         """How many records wait for their option sets (STATE must not pass them)."""

@@ -297,3 +297,48 @@ def test_dry_run_writes_no_enumeration_and_no_record(
     assert run.summary["streams"]["option_sets"]["updated"] == 1
     assert run.summary["streams"]["contact"]["created"] == 1  # with gender "diverse"
     assert run.rejects == []
+
+
+def test_children_of_waiting_parents_wait_with_them(
+    campaign: RunningCampaign, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A task whose project waits for option_sets is written after it, not rejected."""
+    task_schema = schema(
+        "new_projecttask",
+        {
+            "cusCrmId": {"type": "string"},
+            "cusName": {"type": ["string", "null"]},
+            "projectId": {"type": ["string", "null"]},
+        },
+        "cusCrmId",
+    )
+    messages = [
+        PROJECT,
+        record("new_project", cusCrmId="p-wait", cusName="Waiting", cusStage=100000001),
+        task_schema,
+        record("new_projecttask", cusCrmId="t-wait", cusName="Child", projectId="p-wait"),
+        record("new_projecttask", cusCrmId="t-wait-2", cusName="Child 2", projectId="p-wait"),
+        state({"bookmarks": {"new_projecttask": "t1"}}),
+        OPTION_SETS,
+        *STAGE_OPTIONS,
+    ]
+    config = {
+        "resources": {
+            **ROUTES,
+            "new_project": {"resource": "cusProject", "key": "cusCrmId"},
+            "new_projecttask": {
+                "resource": "cusProjectTask",
+                "key": "cusCrmId",
+                "links": {"project": {"stream": "new_project", "field": "projectId"}},
+            },
+        },
+        "enumerations": {"new_project": {"cusStage": STAGE_FIELD}},
+        "batch_size_rows": 1,  # batches drained as they fill, before option_sets arrives
+    }
+    run = Run(campaign, tmp_path, **config)
+    run.listen(messages, capsys)
+
+    assert run.rejects == []
+    project = rows(campaign, "cusProject", "cusCrmId")["p-wait"]
+    task = rows(campaign, "cusProjectTask", "cusCrmId")["t-wait"]
+    assert task["project"]["PKey"] == project["PKey"]
