@@ -173,11 +173,7 @@ class TapDynamics365(Tap):
         return DataverseClient.from_config(self.config, logger=self.logger)
 
     def discover_streams(self) -> list[Stream]:
-        """option_sets, then one stream per selected table (attributes read table by table).
-
-        option_sets comes first so that a loader keeping enumerations in step with the choices
-        (target-adobe-campaign) knows every choice before the first record that uses one.
-        """
+        """One stream per selected table (attributes read table by table), plus option_sets."""
         config = self.config
         tables = select_tables(
             list_tables(self.client),
@@ -202,7 +198,8 @@ class TapDynamics365(Tap):
                     skip_forbidden=config.get("skip_forbidden_tables", False),
                 )
             )
-        return [OptionSetsStream(self, self.client, described), *streams]
+        streams.append(OptionSetsStream(self, self.client, described))
+        return streams
 
 
 if __name__ == "__main__":
