@@ -108,8 +108,8 @@ class CampaignSink(BatchSink):
 
     def process_batch(self, context: dict) -> None:
         """Plan the batch against the key index, run the calls, settle ambiguous creates."""
+        self.target.drain_parents(self.route)  # first: a parent may then wait (option sets)
         records = self._latest_per_key(self.target.choices.ready(self, context.get("records", [])))
-        self.target.drain_parents(self.route)
         index = self.target.key_index(self.stream_name)
         writes = [w for w in (self._plan(index, record) for record in records) if w]
         if self.target.dry_run:

@@ -333,7 +333,7 @@ def test_children_of_waiting_parents_wait_with_them(
             },
         },
         "enumerations": {"new_project": {"cusStage": STAGE_FIELD}},
-        "batch_size_rows": 1,  # batches drained as they fill, before option_sets arrives
+        "batch_size_rows": 2,  # the tasks' batch fills (and drains its parent) first
     }
     run = Run(campaign, tmp_path, **config)
     run.listen(messages, capsys)
