@@ -132,6 +132,9 @@ def campaign_pipeline(
         **campaign_sandbox.tap_env(),
         **campaign_sandbox.target_campaign_env(),
         "TAP_DYNAMICS365_PAGE_SIZE": str(PAGE_SIZE),
+        # D365 is the truth for what this job writes, opt-outs included (seeded Campaign
+        # opt-outs would otherwise be kept, as bidirectional mode does: test_optout_sync).
+        "TARGET_ADOBE_CAMPAIGN_OPT_OUT_SYNC": "d365_to_campaign",
     }
     runs = Pipeline(
         meltano_project,

@@ -87,8 +87,17 @@ def test_campaign_job_maps_onto_routed_resources_and_real_fields():
     job = next(j for j in MELTANO_YML["jobs"] if j["name"] == "d365-to-campaign")
     tap_name, loader_name = job["tasks"][0].split()
     tap = _plugin("extractors", tap_name)
-    assert sorted(tap["select"]) == ["contact.*", "new_project.*"]
+    assert sorted(tap["select"]) == [
+        "contact.*",
+        "new_project.*",
+        "new_projecttask.*",
+        "option_sets.*",
+    ]
     config = _plugin("loaders", loader_name)["config"]
+    for stream, fields in config["enumerations"].items():
+        assert stream in config["resources"], stream
+        for field, choice in fields.items():
+            assert config["stream_maps"][stream][field] == choice["attribute"], field
     maps, routes = config["stream_maps"], config["resources"]
     assert sorted(maps) == sorted(routes)
     for stream, stream_map in maps.items():
