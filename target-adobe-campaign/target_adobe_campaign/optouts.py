@@ -15,6 +15,7 @@ import typing as t
 from dataclasses import dataclass
 
 from singer_sdk import typing as th
+from tap_adobe_campaign.optout_export import FLAGS
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,16 +26,7 @@ CAMPAIGN_TO_D365 = "campaign_to_d365"
 BIDIRECTIONAL = "bidirectional"
 MODES = (DISABLED, D365_TO_CAMPAIGN, CAMPAIGN_TO_D365, BIDIRECTIONAL)
 DEFAULT_MODE = D365_TO_CAMPAIGN
-DEFAULT_FIELDS = (
-    "blackList",
-    "blackListEmail",
-    "blackListFax",
-    "blackListMobile",
-    "blackListPhone",
-    "blackListPostalMail",
-    "blackListPushnotification",
-    "ccpaOptOut",
-)
+DEFAULT_FIELDS = FLAGS  # every Campaign opt-out attribute
 
 OPT_OUT_SETTINGS = (
     th.Property(
