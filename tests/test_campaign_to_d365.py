@@ -2,15 +2,15 @@
 
 Each test starts its own sandbox (D365 contacts + Campaign profiles, some of them linked by
 `externalId`), simulates email sends in Campaign through the sandbox admin API and runs the job.
-Profiles are read from `TAP_ADOBE_CAMPAIGN_START_DATE` (the test's start), so the seeded
-profiles whose contact never existed in D365 stay out of the way; events come from the I/O
-Events journal.
+Opt-outs come from Campaign's opt-out export files written from `TAP_ADOBE_CAMPAIGN_START_DATE`
+(the test's start) on, so the seeded profiles whose contact never existed in D365 stay out of
+the way; events come from the I/O Events journal.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_sandbox.testing import Sandbox
@@ -44,10 +44,10 @@ def simulate_send(
     )
 
 
-def recent_start() -> dict[str, str]:
-    """Profiles changed from a minute ago on (the seeded ones are older)."""
-    since = datetime.now(UTC) - timedelta(minutes=1)
-    return {"TAP_ADOBE_CAMPAIGN_START_DATE": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+def recent_start(sb: Sandbox) -> dict[str, str]:
+    """Opt-out exports from now on: the tenant's history (seeded profiles) is exported first."""
+    sb.campaign.admin.run_opt_out_export()
+    return {"TAP_ADOBE_CAMPAIGN_START_DATE": datetime.now(UTC).isoformat()}
 
 
 def linked_contacts(sb: Sandbox, d365: DataverseReader) -> tuple[list[str], list[str]]:
@@ -107,7 +107,7 @@ def test_events_land_once_on_the_right_timelines_then_late_bounces_and_opt_outs(
         label="Loyalty newsletter",
         campaign="2019LoyaltyCamp",
     )
-    env = recent_start()
+    env = recent_start(sb)
 
     first = events_pipeline.run("first", extra_env=env)
     assert first.returncode != 0, "rejected events must make the run fail"
@@ -136,6 +136,7 @@ def test_events_land_once_on_the_right_timelines_then_late_bounces_and_opt_outs(
     contacts = {e: sb.admin.get_row("contacts", e) or {} for e in delivered[3:]}
     opted_out = next(e for e, row in contacts.items() if not row.get("donotbulkemail"))
     sb.campaign.admin.track("DM190", opted_out, "optout")
+    sb.campaign.admin.run_opt_out_export()  # Campaign's (daily) opt-out export workflow
 
     events_pipeline.run("late", extra_env=env).check()
     after, _ = timelines(d365)
@@ -157,7 +158,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
     sends = [simulate_send(sb, f"DM{200 + n}", linked, seed=n) for n in range(4)]
     total = sum(expected(sends, linked).values())
     env = {
-        **recent_start(),
+        **recent_start(campaign_sandbox),
         "TAP_ADOBE_CAMPAIGN_EVENTS_PAGE_LIMIT": "20",
         "TARGET_DYNAMICS365_BATCH_SIZE_ROWS": "30",
     }
