@@ -314,7 +314,8 @@ def synced(
             **sandbox.tap_env(),
             **sandbox.target_campaign_env(),
             f"{TAP_PREFIX}_TABLES": json.dumps(streams),
-            f"{TAP_PREFIX}__SELECT": json.dumps([f"{name}.*" for name in streams]),
+            # option_sets: the job's enumerations (cusStage) need the choices.
+            f"{TAP_PREFIX}__SELECT": json.dumps([f"{n}.*" for n in [*streams, "option_sets"]]),
             "TARGET_ADOBE_CAMPAIGN_RESOURCES": json.dumps(routes),
             "TARGET_ADOBE_CAMPAIGN_STREAM_MAPS": json.dumps(maps),
         }
