@@ -62,6 +62,9 @@ bench: install ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-t
 	$(BIN)/python -m bench.target_adobe_campaign $(if $(CONTACTS),--contacts $(CONTACTS))
 	$(BIN)/python -m bench.target_dynamics365 $(if $(EVENTS),--events $(EVENTS))
 
+check: plugins ## the four plugins' connection checks against the dev environment (`make sandbox` in another shell)
+	set -e; for p in $(PLUGINS); do echo "== $$p"; $(BIN)/meltano invoke $$p:check; done
+
 replay: plugins ## re-read one stream of a job from scratch: make replay JOB=d365-to-campaign STREAM=contact
 	$(BIN)/python -m scripts.replay --job $(JOB) --stream $(STREAM) $(if $(ENV),--environment $(ENV))
 
