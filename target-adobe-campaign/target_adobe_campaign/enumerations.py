@@ -140,6 +140,12 @@ def parse_fields(
             )
             if name == key or name.startswith(SDC_PREFIX):
                 errors.append(f"{where}: the key and _sdc_* fields cannot be choice fields")
+            if name in ((resources.get(stream) or {}).get("replacements") or {}):
+                errors.append(
+                    f"{where}: resources.{stream}.replacements.{name} replaces the same field; "
+                    "a field takes either a replacement table or an enumeration (the "
+                    "enumeration converts D365 choice values, which a replacement has changed)"
+                )
             if not spec.get("table") or not spec.get("attribute"):
                 errors.append(f"{where}: table and attribute (the D365 choice column) are required")
                 continue

@@ -134,6 +134,26 @@ def test_setting_errors_name_the_entry(setting: dict, expected: str) -> None:
     assert any(expected in error for error in errors_of(setting)), errors_of(setting)
 
 
+def test_a_field_with_both_a_replacement_and_an_enumeration_is_refused() -> None:
+    resources = {"contact": {"resource": "profile", "replacements": {"gender": {"1": "male"}}}}
+    errors = parse_fields({"contact": {"gender": GENDER_FIELD}}, resources)[1]
+    assert errors == [
+        "enumerations.contact.gender: resources.contact.replacements.gender replaces the same "
+        "field; a field takes either a replacement table or an enumeration (the enumeration "
+        "converts D365 choice values, which a replacement has changed)"
+    ]
+    with pytest.raises(ConfigValidationError):
+        TargetAdobeCampaign(
+            config={
+                "organization": "org",
+                "client_id": "id",
+                "client_secret": "secret",
+                "resources": resources,
+                "enumerations": {"contact": {"gender": GENDER_FIELD}},
+            }
+        )
+
+
 def test_the_target_refuses_a_bad_setting_at_startup() -> None:
     with pytest.raises(ConfigValidationError):
         make_target({"contact": {"gender": {"table": "contact"}}}, FakeClassic())
