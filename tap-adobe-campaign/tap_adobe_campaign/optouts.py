@@ -11,10 +11,14 @@ file; a STATE is written after each file (and every 10,000 records), so a stoppe
 resumes mid-file. Without a bookmark (first run, full refresh) every file in the folder is
 read, or with `start_date` the files the workflow wrote from that time on (a new integration
 need not replay the tenant's opt-out history).
+
+A row is a snapshot of all of a profile's opt-outs, so of the rows a run reads only each
+profile's last one is emitted: the files are downloaded first, then read twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import tempfile
@@ -34,7 +38,7 @@ from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
 from tap_adobe_campaign.tap_settings import CAMPAIGN_TO_D365_MODES, DEFAULT_OPT_OUT_SYNC
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context
     from singer_sdk.tap_base import Tap
@@ -63,6 +67,7 @@ class OptOutsStream(Stream):
         self._open_folder = folder or (lambda s: ExportFolder(s, logger=self.logger))
         self.malformed: list[MalformedRow] = []
         self.files_read: list[str] = []
+        self.superseded = 0
 
     def disabled_reason(self) -> str | None:
         """Why this run emits nothing, or None when it reads the exports."""
@@ -92,49 +97,87 @@ class OptOutsStream(Stream):
         if len(self.malformed) <= MAX_LOGGED_ROWS:
             self.logger.error("Skipped malformed opt-out export row: %s", row)
 
+    @staticmethod
+    def _read(
+        name: str,
+        local: t.BinaryIO,
+        after_row: int,
+        on_malformed: Callable[[MalformedRow], None],
+    ) -> Iterator[dict[str, t.Any]]:
+        local.seek(0)
+        text = io.TextIOWrapper(local, encoding="utf-8", newline="")
+        try:
+            yield from read_export(name, text, after_row=after_row, on_malformed=on_malformed)
+        finally:
+            text.detach()  # the temporary file stays open for the next pass
+
+    def _latest_rows(
+        self, local: Mapping[str, t.BinaryIO], first_row: Mapping[str, int]
+    ) -> dict[str, str]:
+        """Profile PKey → position of its last row among the files of this run.
+
+        A row is a snapshot of all of a profile's opt-outs, so only the last one counts. A
+        catch-up run reading several files would otherwise apply an old row first, and
+        that write would make the contact look newer than the profile's later row.
+        """
+        latest: dict[str, str] = {}
+        for name, file in local.items():
+            for record in self._read(name, file, first_row[name], lambda _row: None):
+                latest[record["PKey"]] = record["export_position"]
+        return latest
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read every export file after the bookmark (all of them without one)."""
         reason = self.disabled_reason()
         if reason:
             self.logger.info("opt_outs emits nothing: %s", reason)
             return
-        self.malformed, self.files_read = [], []
+        self.malformed, self.files_read, self.superseded = [], [], 0
         bookmark = self._bookmark(context)
         start_file, start_row = bookmark or ("", 0)
         settings = SFTPSettings.from_config(self.config)
-        with self._open_folder(settings) as folder:
-            names = [n for n in folder.list_files(is_export_file) if n >= start_file]
-            since = None if bookmark else self._start_date()
-            if since is not None:
-                names = [n for n in names if export_time(n) >= since]
-            self.logger.info(
-                "%d opt-out export file(s) to read in %s%s",
-                len(names),
-                settings.directory,
-                f" (from {start_file} after row {start_row})"
-                if bookmark
-                else f" (written from {since} on)"
-                if since
-                else " (all)",
-            )
+        with contextlib.ExitStack() as files:
+            local: dict[str, t.BinaryIO] = {}
+            with self._open_folder(settings) as folder:
+                names = [n for n in folder.list_files(is_export_file) if n >= start_file]
+                since = None if bookmark else self._start_date()
+                if since is not None:
+                    names = [n for n in names if export_time(n) >= since]
+                self.logger.info(
+                    "%d opt-out export file(s) to read in %s%s",
+                    len(names),
+                    settings.directory,
+                    f" (from {start_file} after row {start_row})"
+                    if bookmark
+                    else f" (written from {since} on)"
+                    if since
+                    else " (all)",
+                )
+                for name in names:
+                    local[name] = files.enter_context(tempfile.TemporaryFile())
+                    folder.download(name, local[name])
+            first_row = {name: start_row if name == start_file else 0 for name in names}
+            latest = self._latest_rows(local, first_row)
             for name in names:
-                with tempfile.TemporaryFile() as local:
-                    folder.download(name, local)
-                    local.seek(0)
-                    with io.TextIOWrapper(local, encoding="utf-8", newline="") as text:
-                        yield from read_export(
-                            name,
-                            text,
-                            after_row=start_row if name == start_file else 0,
-                            on_malformed=self._on_malformed,
-                        )
+                for record in self._read(name, local[name], first_row[name], self._on_malformed):
+                    if latest[record["PKey"]] == record["export_position"]:
+                        yield record
+                    else:
+                        self.superseded += 1
                 self.files_read.append(name)
                 # Runs once the file's last record is written: checkpoint the file.
                 self._write_state_message()
+        if self.superseded:
+            self.logger.info(
+                "Skipped %d opt-out export row(s) superseded by a later row of the same "
+                "profile in this run (each row carries all of the profile's opt-outs)",
+                self.superseded,
+            )
         if self.malformed:
             self.logger.error(
-                "Skipped %d malformed opt-out export row(s) in %s (the next full export "
-                "carries these profiles again)",
+                "Skipped %d malformed opt-out export row(s) in %s: these profiles come again "
+                "with their next opt-out change or the export workflow's next full run (start "
+                "one in Campaign)",
                 len(self.malformed),
                 ", ".join(sorted({row.file for row in self.malformed})),
             )

@@ -205,6 +205,32 @@ def test_a_run_resumes_after_the_bookmark_mid_file(capsys) -> None:
     assert bookmark(states) == F2 + ":0000001"
 
 
+def test_only_each_profiles_last_row_of_the_run_is_emitted(capsys, caplog) -> None:
+    """A catch-up run must not apply a profile's old row before its newer one."""
+    server = FakeServer(
+        {
+            F1: export(row("@p1", "c1", blackListEmail="1"), row("@p2", "c2"), row("@p3", "c3")),
+            F2: export(row("@p1", "c1", blackListEmail="0"), row("@p4", "c4")),
+        }
+    )
+    with caplog.at_level(logging.INFO):
+        records, states, _ = sync(capsys, server, state=at(F1 + ":0000001"))
+    assert [(r["PKey"], r["export_position"]) for r in records] == [
+        ("@p2", F1 + ":0000002"),
+        ("@p3", F1 + ":0000003"),
+        ("@p1", F2 + ":0000001"),
+        ("@p4", F2 + ":0000002"),
+    ]
+    assert records[2]["blackListEmail"] is False
+    assert bookmark(states) == F2 + ":0000002"
+    assert "superseded" not in caplog.text
+    with caplog.at_level(logging.INFO):
+        records, _, _ = sync(capsys, server)  # from the start: @p1's first row is superseded
+    assert [r["PKey"] for r in records] == ["@p2", "@p3", "@p1", "@p4"]
+    assert "Skipped 1 opt-out export row(s) superseded by a later row" in caplog.text
+    assert server.opened == [F1, F2, F1, F2]  # each file downloaded once per run
+
+
 @pytest.mark.parametrize(
     ("config", "reason"),
     [
