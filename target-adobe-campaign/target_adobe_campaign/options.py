@@ -54,7 +54,6 @@ OPTION_PROPERTIES = (
         "(otherwise such records are skipped)",
     ),
 )
-OPTION_NAMES = frozenset(p.name for p in OPTION_PROPERTIES)
 #: Former option names, with the name to use instead.
 RENAMED = {"create_only_fields": "create_only"}
 

@@ -16,7 +16,6 @@ if t.TYPE_CHECKING:
     from crm_sandbox.campaign.inprocess import RunningCampaign
 
 PROFILES = "profileAndServicesExt/profile"
-PROJECTS = "profileAndServicesExt/cusProject"
 WRITES = frozenset({"POST", "PATCH", "DELETE"})
 
 ROUTES = {

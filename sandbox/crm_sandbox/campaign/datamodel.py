@@ -229,10 +229,6 @@ class DataModel:
             return None
         return res
 
-    def resource_of_code(self, code: int) -> Resource | None:
-        """Return the resource whose PKeys carry `code`."""
-        return next((r for r in self.resources.values() if r.code == code), None)
-
     def publish(self, definition: dict[str, Any]) -> Resource:
         """Create a custom resource: its definition, enumerations and table, in one transaction."""
         from .store import index_statements, table_ddl  # store imports this module
