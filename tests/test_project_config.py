@@ -31,11 +31,10 @@ PLUGINS = [
     ("loaders", "target-dynamics365"),
     ("loaders", "target-jsonl"),
 ]
+#: The sandboxes' published test credentials: the only secret values meltano.yml may hold.
 SANDBOX_SECRETS = {
-    "tap-dynamics365": "sandbox-dataverse-secret",
-    "tap-adobe-campaign": campaign_sandbox.CLIENT_SECRET,
-    "target-adobe-campaign": campaign_sandbox.CLIENT_SECRET,
-    "target-dynamics365": "sandbox-dataverse-secret",
+    "client_secret": {"sandbox-dataverse-secret", campaign_sandbox.CLIENT_SECRET},
+    "sftp_password": {campaign_sandbox.SFTP_PASSWORD},
 }
 
 
@@ -69,17 +68,31 @@ def test_plugin_venvs_are_pinned_by_the_lock_file():
             ), plugin["name"]
 
 
+def _sensitive_settings(kind: str, name: str) -> set[str]:
+    plugin = _plugin(kind, name)
+    if "inherit_from" in plugin:
+        return _sensitive_settings(kind, plugin["inherit_from"])
+    return {s["name"] for s in plugin.get("settings", []) if s.get("sensitive")}
+
+
 def test_no_secret_outside_the_sandbox_environment():
-    """Only `dev` (the local sandboxes' published test values) may carry a client secret."""
+    """Only `dev` may set a sensitive setting, and only to a sandbox's published test value."""
     for kind in ("extractors", "loaders"):
         for plugin in MELTANO_YML["plugins"][kind]:
-            assert "client_secret" not in plugin.get("config", {}), plugin["name"]
+            sensitive = _sensitive_settings(kind, plugin["name"])
+            assert not sensitive & set(plugin.get("config", {})), plugin["name"]
     for environment in MELTANO_YML["environments"]:
         plugins = (environment.get("config") or {}).get("plugins", {})
-        for plugin in [*plugins.get("extractors", []), *plugins.get("loaders", [])]:
-            if "client_secret" in plugin.get("config", {}):
-                assert environment["name"] == "dev"
-                assert plugin["config"]["client_secret"] == SANDBOX_SECRETS[plugin["name"]]
+        for kind in ("extractors", "loaders"):
+            for plugin in plugins.get(kind, []):
+                config = plugin.get("config", {})
+                for name in _sensitive_settings(kind, plugin["name"]) & set(config):
+                    value = config[name]
+                    where = f"{environment['name']}: {plugin['name']}.{name}"
+                    if str(value).startswith("${"):  # read from the environment
+                        continue
+                    assert environment["name"] == "dev", where
+                    assert value in SANDBOX_SECRETS.get(name, set()), where
 
 
 def test_campaign_job_maps_onto_routed_resources_and_real_fields():

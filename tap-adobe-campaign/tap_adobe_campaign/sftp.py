@@ -19,7 +19,7 @@ import io
 import logging
 import stat
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import backoff
 import paramiko
@@ -89,8 +89,8 @@ class SFTPSettings:
     username: str
     host_key: paramiko.PKey
     port: int = DEFAULT_PORT
-    password: str | None = None
-    private_key: paramiko.PKey | None = None
+    password: str | None = field(default=None, repr=False)
+    private_key: paramiko.PKey | None = field(default=None, repr=False)
     directory: str = DEFAULT_EXPORTS_DIR
     timeout: float = 300
     max_retries: int = 8

@@ -358,3 +358,12 @@ def test_secrets_are_marked_secret() -> None:
     assert properties["sftp_password"].get("secret") is True
     assert properties["sftp_private_key"].get("secret") is True
     assert properties["opt_out_sync"]["default"] == "campaign_to_d365"
+
+
+def test_settings_never_show_the_password_or_key() -> None:
+    settings = SFTPSettings.from_config(
+        {**SFTP_CONFIG, "sftp_password": "pw-123", "sftp_private_key": PRIVATE_KEY}
+    )
+    assert settings.password == "pw-123"
+    assert "pw-123" not in repr(settings)
+    assert "private_key" not in repr(settings)

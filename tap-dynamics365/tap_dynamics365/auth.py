@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msal
@@ -35,7 +35,7 @@ class ClientCertificate:
 
     path: str
     thumbprint: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def as_msal_credential(self) -> dict[str, str]:
         """Return the `client_credential` dict MSAL expects for certificate credentials."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
+from tap_dynamics365.auth import ClientCertificate
 from tap_dynamics365.tap import TapDynamics365
 
 BASE = {
@@ -43,3 +44,9 @@ def test_valid_config_gets_defaults() -> None:
     tap = TapDynamics365(config=BASE, parse_env_config=False, setup_mapper=False)
     assert tap.config["page_size"] == 5000
     assert tap.config["tables"] == ["contact", "account"]
+
+
+def test_a_certificate_credential_never_shows_its_password() -> None:
+    certificate = ClientCertificate(path="cert.pem", thumbprint="AB12", password="pw-123")
+    assert "pw-123" not in repr(certificate)
+    assert "AB12" in repr(certificate)
