@@ -18,17 +18,30 @@
 
 Opt-outs follow the project's `OPT_OUT_SYNC` (meltano.yml: bidirectional). The Meltano
 environment is `dev`; the sandbox's ports reach the plugins as `TAP_*` / `TARGET_*` variables,
-which take precedence over the fixed ports in meltano.yml.
+which take precedence over the fixed ports in meltano.yml. As in the end-to-end tests
+(tests/harness.py), Meltano runs clean of the caller's plugin settings: inherited `TAP_*` /
+`TARGET_*` variables of the plugins and `MELTANO_*` variables are dropped (the Makefile's two
+`MELTANO_*` exports are set again), and the project's `.env` is replaced by an empty file.
+
+Each Meltano command's output goes to its log file as it runs; a command that fails or runs
+longer than `--timeout` seconds (it is then killed) stops the demo with exit status 1, naming
+the log. The demo also exits 1 (a FAILED line) when the story did not end as it should: the last
+two rounds wrote something, the deleted contact's profile is still in Campaign, or the opt-outs
+did not travel both ways.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +63,29 @@ ACTIVITY_TABLES = {
 OPT_OUT_COLUMNS = ("donotemail", "donotbulkemail", "donotphone")
 OPT_OUT_FLAGS = ("blackListEmail", "blackListPhone")
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
+#: Campaign Classic's SOAP router: enumerations (`xtk:session#Write`, `xtk:queryDef#ExecuteQuery`).
+SOAP_PATH = "/nl/jsp/soaprouter.jsp"
+#: Inherited variables Meltano must not see (tests/harness.py drops the same).
+DROPPED_PREFIXES = (
+    "TAP_DYNAMICS365_",
+    "TAP_ADOBE_CAMPAIGN_",
+    "TARGET_JSONL_",
+    "TARGET_ADOBE_CAMPAIGN_",
+    "TARGET_DYNAMICS365_",
+    "MELTANO_",
+)
+#: What the Makefile exports to every command (set again after the `MELTANO_*` are dropped).
+MAKEFILE_ENV = {
+    "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+}
+#: The loaders' dry-run settings, and the values Meltano reads as true (meltano.core.utils).
+DRY_RUN_VARIABLES = ("TARGET_ADOBE_CAMPAIGN_DRY_RUN", "TARGET_DYNAMICS365_DRY_RUN")
+TRUTHY = ("true", "1", "yes", "on")
+#: Seconds one Meltano command may take before it is killed (a run takes 5-30 s).
+DEFAULT_TIMEOUT = 600.0
+#: The story needs 300 contacts with an email address (about 96% have one) and a clicker.
+MIN_CONTACTS = 500
 # Meltano output lines worth showing live; everything is in the run's log file.
 _SHOWN = ("Summary", "DRY RUN", "would", "WARNING", "ERROR")
 
@@ -63,53 +99,65 @@ class Demo:
     env: dict[str, str]
     #: Each demo keeps its own Meltano state (its sandbox is new: old bookmarks mean nothing).
     state_suffix: str
+    #: The empty file Meltano reads instead of the project's `.env`.
+    env_file: Path
+    timeout: float = DEFAULT_TIMEOUT
     runs: list[tuple[str, float, dict[str, int]]] = field(default_factory=list)
 
-    def writes(self) -> dict[str, int]:
-        """Count API write calls on each side since the last call (the request logs)."""
+    def writes(self, summary_file: Path | None = None) -> dict[str, int]:
+        """Count API write calls on each side since the last call (the request logs).
+
+        Campaign's are its REST writes plus the enumeration writes (`xtk:session#Write`) on the
+        SOAP router. The request log cannot tell those from the `ExecuteQuery` reads (every SOAP
+        call is a POST to the same path, the action is a header), so they are counted from
+        target-adobe-campaign's summary of the run (`summary_file`): one write per enumeration
+        created or updated outside a dry run, bounded by the SOAP calls the sandbox logged.
+        """
         d365 = sum(
             1
             for r in self.sb.admin.requests()
             if r["method"] in WRITES and "/api/data/" in r["path"]
         )
-        campaign = sum(
-            1
-            for r in self.sb.campaign.admin.requests()
-            if r["method"] in WRITES and "/campaign/" in r["path"]
-        )
+        campaign_log = self.sb.campaign.admin.requests()
+        rest = sum(1 for r in campaign_log if r["method"] in WRITES and "/campaign/" in r["path"])
+        soap_calls = sum(1 for r in campaign_log if r["path"].endswith(SOAP_PATH))
+        soap = min(enumeration_writes(summary_file), soap_calls) if summary_file else 0
         self.sb.admin.clear_requests()
         self.sb.campaign.admin.clear_requests()
-        return {"D365": d365, "Campaign": campaign}
+        return {"D365": d365, "Campaign": rest + soap}
 
     def meltano(self, label: str, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run `meltano <args>`, teeing to `<label>.log`; return its output (stop on failure)."""
+        """Run `meltano <args>`, its output going to `<label>.log`; return it (stop on failure)."""
         out_dir = self.out_root / label
         out_dir.mkdir(parents=True)
+        summary_file = out_dir / "summary.json"
         self.env["TARGET_ADOBE_CAMPAIGN_REJECTS_FILE"] = str(out_dir / "rejects.jsonl")
-        self.env["TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE"] = str(out_dir / "summary.json")
+        self.env["TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE"] = str(summary_file)
         self.env["TARGET_DYNAMICS365_REJECTS_FILE"] = str(out_dir / "d365-rejects.jsonl")
+        run_env = {**self.env, **(env or {})}
         log_path = self.out_root / f"{label}.log"
         started = time.monotonic()
         self.writes()
         if args[0] == "run":
             args = ("run", "--state-id-suffix", self.state_suffix, *args[1:])
-        proc = subprocess.run(
-            [str(BIN / "meltano"), *args],
-            cwd=REPO_ROOT,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        output = proc.stdout + proc.stderr
-        log_path.write_text(output)
-        if proc.returncode != 0:
+        command = [str(BIN / "meltano"), "--env-file", str(self.env_file), *args]
+        returncode = run_logged(command, run_env, log_path, self.timeout)
+        output = log_path.read_text(errors="replace")
+        if returncode is None or returncode != 0:
             tail = "".join(output.splitlines(keepends=True)[-40:])
-            raise SystemExit(f"meltano {' '.join(args)} failed; log: {log_path}\n{tail}")
+            what = (
+                f"did not finish in {self.timeout:.0f} s and was killed"
+                if returncode is None
+                else f"exited {returncode}"
+            )
+            raise SystemExit(
+                f"{tail}\nFAILED: meltano {' '.join(args)} {what}; its output: {log_path}"
+            )
         seconds = time.monotonic() - started
         if args[0] == "run":
-            dry = " (dry run)" if env else ""
-            self.runs.append((f"{' '.join(args[3:])}{dry}", seconds, self.writes()))
+            dry = " (dry run)" if dry_run_variables(run_env) else ""
+            name = f"{' '.join(args[3:])}{dry}"
+            self.runs.append((name, seconds, self.writes(summary_file)))
         return output
 
     def run(self, step: str, label: str, *args: str, env: dict[str, str] | None = None) -> None:
@@ -119,6 +167,70 @@ class Demo:
         for line in self.meltano(label, *args, env=env).splitlines():
             if any(word in line for word in _SHOWN):
                 print("      " + line.split("] ", 1)[-1].strip()[:150])
+
+
+def run_logged(
+    command: list[str], env: dict[str, str], log_path: Path, timeout: float
+) -> int | None:
+    """Run `command` with its output (stdout and stderr) going to `log_path` as it comes.
+
+    Meltano, the tap and the loader get their own process group, killed as a whole after
+    `timeout` seconds (or when the demo is interrupted). Returns the exit status, None on timeout.
+    """
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            return None
+        except BaseException:  # Ctrl-C: leave no pipeline behind
+            kill_group(proc)
+            raise
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group of `proc`; 10 s later, SIGKILL whatever is left of it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:  # the whole group has ended already
+        proc.wait()
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # Meltano, and a tap or loader it left behind
+    proc.wait()
+
+
+def dry_run_variables(env: Mapping[str, str]) -> list[str]:
+    """Return the loaders' dry-run settings this environment turns on."""
+    return [k for k in DRY_RUN_VARIABLES if env.get(k, "").strip().lower() in TRUTHY]
+
+
+def enumeration_writes(summary_file: Path) -> int:
+    """Return the enumerations target-adobe-campaign wrote (created, updated): its summary."""
+    if not summary_file.exists():  # no target-adobe-campaign in this run
+        return 0
+    document: dict[str, Any] = json.loads(summary_file.read_text())
+    if document.get("dry_run"):
+        return 0
+    option_sets: dict[str, int] = document.get("streams", {}).get("option_sets", {})
+    return option_sets.get("created", 0) + option_sets.get("updated", 0)
+
+
+def plugin_env(sandbox_env: Mapping[str, str]) -> dict[str, str]:
+    """Return the caller's environment without plugin or Meltano settings, plus the sandbox's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
+    return {**env, **MAKEFILE_ENV, **sandbox_env}
 
 
 def dataverse(sb: Sandbox) -> DataverseClient:
@@ -146,8 +258,10 @@ def send(sb: Sandbox, delivery: str, label: str, contact_ids: list[str], seed: i
     return result
 
 
-def show_contact(sb: Sandbox, client: DataverseClient, contact_id: str, title: str) -> None:
-    """Print the contact in D365 (opt-outs, timeline) and its Campaign profile."""
+def show_contact(
+    sb: Sandbox, client: DataverseClient, contact_id: str, title: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Print the contact in D365 (opt-outs, timeline) and its Campaign profile; return both."""
     contact = sb.admin.get_row("contacts", contact_id) or {}
     print(f"\n  {title}")
     print(f"    D365 contact      {contact.get('firstname')} {contact.get('lastname')}")
@@ -160,12 +274,15 @@ def show_contact(sb: Sandbox, client: DataverseClient, contact_id: str, title: s
         print("    Campaign profile  none")
     per_delivery: Counter[str] = Counter()
     for event_type, entity_set in ACTIVITY_TABLES.items():
-        query = f"{entity_set}?$select=subject&$filter=_regardingobjectid_value eq {contact_id}"
+        query = (
+            f"{entity_set}?$select=acs_deliveryname"
+            f"&$filter=_regardingobjectid_value eq {contact_id}"
+        )
         for row in client.iter_values(query):
-            delivery = row["subject"].rsplit("Delivery Name: ", 1)[-1]
-            per_delivery[f"{delivery} {event_type}"] += 1
+            per_delivery[f"{row.get('acs_deliveryname')} {event_type}"] += 1
     events = ", ".join(f"{k} {v}" for k, v in sorted(per_delivery.items())) or "none"
     print(f"    D365 timeline     {events}")
+    return contact, profiles
 
 
 def check_all(demo: Demo) -> None:
@@ -173,16 +290,50 @@ def check_all(demo: Demo) -> None:
     print("\n[1/6] connection checks (meltano invoke <plugin>:check)")
     for plugin in PLUGINS:
         output = demo.meltano(f"check-{plugin}", "invoke", f"{plugin}:check")
+        # A FAIL step makes the check exit 1, which stops the demo in `meltano`.
         steps = [line for line in output.splitlines() if line.startswith(("ok ", "FAIL "))]
-        failed = [line for line in steps if line.startswith("FAIL")]
-        print(f"      {plugin:<22} {len(steps) - len(failed)}/{len(steps)} ok  {failed[:1]}")
+        ok = sum(1 for line in steps if line.startswith("ok "))
+        print(f"      {plugin:<22} {ok}/{len(steps)} ok")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """Return an argparse type: an integer not below `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too few: the story needs {minimum}")
+        return value
+
+    return parse
+
+
+def opt_out_problems(contact: dict[str, Any], profiles: list[dict[str, Any]]) -> list[str]:
+    """Return what is wrong with the story's contact once the opt-outs should have travelled."""
+    problems = []
+    if contact.get("donotemail") is not True:
+        problems.append("Campaign's unsubscribe (blackListEmail) did not reach D365's donotemail")
+    if not profiles or any(p.get("blackListPhone") is not True for p in profiles):
+        problems.append("D365's 'do not phone' did not reach Campaign's blackListPhone")
+    return problems
 
 
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description="Run the crm-campaign-sync demo end to end.")
-    parser.add_argument("--contacts", type=int, default=3000, help="contacts to seed")
+    parser.add_argument(
+        "--contacts",
+        type=at_least(MIN_CONTACTS),
+        default=3000,
+        help=f"contacts to seed (at least {MIN_CONTACTS})",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the sandbox data")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds one Meltano command may take before it is killed",
+    )
     args = parser.parse_args()
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -202,17 +353,20 @@ def main() -> None:
         print(f"  SFTP      {sb.campaign.sftp_host}:{sb.campaign.sftp_port}")
         # The tenant's opt-out history before the integration: exported once, not replayed.
         sb.campaign.admin.run_opt_out_export()
-        env = {
-            **os.environ,
-            **sb.tap_env(),
-            **sb.target_campaign_env(),
-            **sb.tap_campaign_env(),
-            **{k.replace("TAP_", "TARGET_", 1): v for k, v in sb.tap_env().items()},
-            "TAP_ADOBE_CAMPAIGN_START_DATE": datetime.now(UTC).isoformat(),
-            "MELTANO_ENVIRONMENT": "dev",
-            "XDG_STATE_HOME": str(log_home),
-        }
-        demo = Demo(sb, out_root, env, state_suffix=f"demo-{stamp}")
+        env = plugin_env(
+            {
+                **sb.tap_env(),
+                **sb.target_campaign_env(),
+                **sb.tap_campaign_env(),
+                **{k.replace("TAP_", "TARGET_", 1): v for k, v in sb.tap_env().items()},
+                "TAP_ADOBE_CAMPAIGN_START_DATE": datetime.now(UTC).isoformat(),
+                "MELTANO_ENVIRONMENT": "dev",
+                "XDG_STATE_HOME": str(log_home),
+            }
+        )
+        env_file = out_root / "empty.env"  # instead of the project's .env
+        env_file.write_text("")
+        demo = Demo(sb, out_root, env, f"demo-{stamp}", env_file, timeout=args.timeout)
         client = dataverse(sb)
         check_all(demo)
 
@@ -225,11 +379,19 @@ def main() -> None:
         contacts = sorted(d365_ids)[:300]
         sent = send(sb, "DM190", "Loyalty newsletter", contacts, seed=7)
         hero = next(
-            c
-            for c in contacts[10:]
-            if sent["by_external_id"].get(c, {}).get("click")
-            and not any((sb.admin.get_row("contacts", c) or {}).get(o) for o in OPT_OUT_COLUMNS)
+            (
+                c
+                for c in contacts[10:]
+                if sent["by_external_id"].get(c, {}).get("click")
+                and not any((sb.admin.get_row("contacts", c) or {}).get(o) for o in OPT_OUT_COLUMNS)
+            ),
+            None,
         )
+        if hero is None:
+            raise SystemExit(
+                f"FAILED: none of the {len(contacts)} contacts DM190 went to clicked it without "
+                "an opt-out: no contact for the story (try more --contacts or another --seed)"
+            )
         deleted = contacts[0]
         demo.run("3/6", "2-events", "run", "campaign-to-d365")
         show_contact(sb, client, hero, "BEFORE: the story's contact")
@@ -250,9 +412,12 @@ def main() -> None:
         demo.run("5/6", "3-dry-run", "run", "d365-to-campaign", env=dry_run)
         demo.run("5/6", "4-to-campaign", "run", "d365-to-campaign")
         demo.run("5/6", "5-to-d365", "run", "campaign-to-d365")
-        show_contact(sb, client, hero, "AFTER: the same contact")
+        contact, profiles = show_contact(sb, client, hero, "AFTER: the same contact")
+        problems = opt_out_problems(contact, profiles)
         gone = sb.campaign.admin.find_rows("profile", externalId=deleted)
         print(f"    deleted contact's profile in Campaign: {'still there' if gone else 'deleted'}")
+        if gone:
+            problems.append(f"the deleted contact {deleted}'s profile is still in Campaign")
 
         print("\n[6/6] both jobs twice more (converged: nothing to write)")
         quiet = len(demo.runs)
@@ -264,6 +429,11 @@ def main() -> None:
         for _, _, writes in demo.runs[quiet:]:
             after.update(writes)
         print(f"      writes: D365 {after['D365']}, Campaign {after['Campaign']}")
+        if after["D365"] or after["Campaign"]:
+            problems.append(
+                f"not converged: the last two rounds wrote {after['D365']} time(s) to D365 "
+                f"and {after['Campaign']} time(s) to Campaign"
+            )
         client.session.close()
         sb.admin.session.close()  # release our keep-alive connections
         sb.campaign.admin.session.close()
@@ -276,6 +446,9 @@ def main() -> None:
     where = out_root.relative_to(REPO_ROOT)
     print(f"  run logs, summaries, rejects  {where}/")
     print(f"  meltano log                   {log_home / 'meltano' / 'log'}")
+    if problems:
+        print(f"\nFAILED: {'; '.join(problems)}")
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
