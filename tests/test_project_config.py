@@ -6,6 +6,11 @@ Meltano ignores environment variables of undeclared settings, and a setting miss
 
 from __future__ import annotations
 
+import copy
+import json
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +19,7 @@ from crm_sandbox.campaign import config as campaign_sandbox
 from crm_sandbox.campaign.schema import RESOURCES
 
 from scripts import plugin_settings
-from tests.harness import REPO_ROOT
+from tests.harness import REPO_ROOT, MeltanoProject
 
 MELTANO_YML = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
 
@@ -129,3 +134,53 @@ def test_campaign_job_maps_onto_routed_resources_and_real_fields():
             assert not found.read_only, f"{stream}.{field} is read-only in Campaign"
         source = stream_map.get("__source__", stream)
         assert f"{source}.*" in tap["select"], stream
+
+
+#: The plugins that read the project's opt-out mode.
+OPT_OUT_PLUGINS = ("tap-adobe-campaign", "target-adobe-campaign", "target-dynamics365")
+
+
+def _opt_out_sync_seen(project: Path, runs: dict[str, str]) -> dict[str, str]:
+    """Plugin → its resolved `opt_out_sync` in `project`, in the environment `runs` names.
+
+    `meltano config print`, in parallel, each with a system database of its own (parallel
+    first runs would race on creating one).
+    """
+    commands = {}
+    for name, environment in runs.items():
+        meltano = MeltanoProject(Path(tempfile.mkdtemp(dir=project)))
+        commands[name] = subprocess.Popen(
+            meltano.command("--environment", environment, "config", "print", name),
+            cwd=project,
+            env=meltano.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+    seen = {}
+    for name, process in commands.items():
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, name
+        seen[name] = json.loads(out[out.index("{") :])["opt_out_sync"]
+    return seen
+
+
+def test_the_projects_opt_out_mode_reaches_every_plugin_and_an_environment_overrides_it(
+    tmp_path: Path,
+) -> None:
+    """One line of meltano.yml sets the mode; an environment's `env:` wins over it."""
+    for name in OPT_OUT_PLUGINS:
+        kind = "extractors" if name.startswith("tap-") else "loaders"
+        assert _plugin(kind, name)["config"]["opt_out_sync"] == "${OPT_OUT_SYNC}", name
+        for environment in MELTANO_YML["environments"]:
+            for plugin in (environment.get("config") or {}).get("plugins", {}).get(kind, []):
+                assert "opt_out_sync" not in plugin.get("config", {}), (environment, name)
+    project = copy.deepcopy(MELTANO_YML)
+    project["env"]["OPT_OUT_SYNC"] = "campaign_to_d365"
+    prod = next(e for e in project["environments"] if e["name"] == "prod")
+    prod.setdefault("env", {})["OPT_OUT_SYNC"] = "disabled"
+    (tmp_path / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    seen = _opt_out_sync_seen(
+        tmp_path, {"target-adobe-campaign": "test", "target-dynamics365": "prod"}
+    )
+    assert seen == {"target-adobe-campaign": "campaign_to_d365", "target-dynamics365": "disabled"}
