@@ -224,6 +224,7 @@ class EmailEventSink(DataverseSink):
                     row.record,
                     row.event_id,
                     f"contact {row.contact_id} does not exist in Dynamics 365",
+                    field="profile_external_id",
                     status=404,
                     code=OBJECT_DOES_NOT_EXIST,
                 )
@@ -255,7 +256,7 @@ class EmailEventSink(DataverseSink):
     def _event(self, record: dict[str, t.Any]) -> tuple[str, ActivityTable, EventRow] | None:
         event_id = record.get("event_id")
         if not event_id:
-            self.reject(record, None, "event_id is missing")
+            self.reject(record, None, "event_id is missing", field="event_id")
             return None
         event_id = str(event_id)
         event_type = str(record.get("event_type"))
@@ -263,20 +264,38 @@ class EmailEventSink(DataverseSink):
         if table is None:
             types = ", ".join(ACTIVITY_TABLES)
             self.reject(
-                record, event_id, f"event_type {record.get('event_type')!r} is not one of {types}"
+                record,
+                event_id,
+                f"event_type {record.get('event_type')!r} is not one of {types}",
+                field="event_type",
             )
             return None
         external_id = record.get("profile_external_id")
         if not external_id:
-            self.reject(record, event_id, "profile_external_id is missing: no contact to attach to")
+            self.reject(
+                record,
+                event_id,
+                "profile_external_id is missing: no contact to attach to",
+                field="profile_external_id",
+            )
             return None
         if not is_guid(str(external_id)):
-            self.reject(record, event_id, "profile_external_id is not a Dynamics 365 contact id")
+            self.reject(
+                record,
+                event_id,
+                "profile_external_id is not a Dynamics 365 contact id",
+                field="profile_external_id",
+            )
             return None
         try:
             event_date(record.get("event_time"))
         except ValueError:
-            self.reject(record, event_id, f"event_time {record.get('event_time')!r} is not a date")
+            self.reject(
+                record,
+                event_id,
+                f"event_time {record.get('event_time')!r} is not a date",
+                field="event_time",
+            )
             return None
         contact_id = str(external_id).lower()
         row = EventRow(table, event_id, contact_id, record)

@@ -15,8 +15,9 @@ OUTCOMES = ("created", "updated", "upserted", "unchanged", "skipped", "skipped_m
 class RejectsFile:
     """One JSON object per rejected record; the file is rewritten by every run.
 
-    A line: `{"stream", "key", "reason", "status", "code", "rejected_at", "record"}`, plus
-    `"dry_run": true` in a dry run (what a real run would reject).
+    A line: `{"stream", "key", "reason", "field", "status", "code", "rejected_at", "record"}`
+    (`field`: the record's field at fault, when known), plus `"dry_run": true` in a dry run
+    (what a real run would reject).
     """
 
     def __init__(self, path: str | Path, *, dry_run: bool = False) -> None:
@@ -33,6 +34,7 @@ class RejectsFile:
         key: str | None,
         reason: str,
         record: t.Mapping[str, t.Any],
+        field: str | None = None,
         status: int | None = None,
         code: str | None = None,
     ) -> None:
@@ -41,6 +43,7 @@ class RejectsFile:
             "stream": stream,
             "key": key,
             "reason": reason,
+            "field": field,
             "status": status,
             "code": code,
             "rejected_at": datetime.datetime.now(datetime.UTC).isoformat(),

@@ -143,10 +143,14 @@ class DataverseSink(BatchSink):
         key: str | None,
         reason: str,
         *,
+        field: str | None = None,
         status: int | None = None,
         code: str | None = None,
     ) -> None:
-        """Count the record as rejected and write it to the rejects file with the reason."""
+        """Count the record as rejected and write it to the rejects file with the reason.
+
+        `field` names the record's field at fault, when the target knows it.
+        """
         self.logger.warning("Rejected %s record %s: %s", self.stream_name, key, reason)
         self.target.summary.add(self.stream_name, "rejected")
         self.target.rejects.write(
@@ -154,6 +158,7 @@ class DataverseSink(BatchSink):
             key=key,
             reason=reason,
             record=record,
+            field=field,
             status=status,
             code=code,
         )
@@ -203,7 +208,9 @@ class OptOutSink(DataverseSink):
         for contact_id, record in latest.items():
             row = current.get(contact_id)
             if row is None:
-                self.reject(record, contact_id, f"contact {contact_id} does not exist")
+                self.reject(
+                    record, contact_id, f"contact {contact_id} does not exist", field="externalId"
+                )
                 continue
             changed = changes(record, self.mapping, row, self.mode)
             if changed:
@@ -227,7 +234,12 @@ class OptOutSink(DataverseSink):
                 self.target.summary.add(self.stream_name, "skipped")
                 continue
             if not is_guid(external_id):
-                self.reject(record, external_id, "externalId is not a Dynamics 365 contact id")
+                self.reject(
+                    record,
+                    external_id,
+                    "externalId is not a Dynamics 365 contact id",
+                    field="externalId",
+                )
                 continue
             contact_id = external_id.lower()
             previous = latest.get(contact_id)

@@ -182,6 +182,8 @@ def test_unknown_contacts_are_rejected_and_the_run_fails(admin, tmp_path) -> Non
         assert line["record"]["event_id"] == key
     assert lines["snd-no-profile"]["reason"].startswith("profile_external_id is missing")
     assert lines["fwd-1"]["reason"].startswith("event_type 'forward' is not one of")
+    assert lines["snd-no-profile"]["field"] == "profile_external_id"
+    assert lines["fwd-1"]["field"] == "event_type"
     # sends: refused for each unknown contact, then written; opens: written at once
     statuses = [(r["path"].rsplit("/", 2)[-2], r["status"]) for r in writes(admin.requests())]
     assert sorted(statuses) == sorted(

@@ -89,6 +89,7 @@ def test_unknown_contact_is_rejected_and_the_run_fails(admin, tmp_path) -> None:
     lines = {line["key"]: line for line in rejects(settings)}
     assert set(lines) == {missing, "not-a-guid"}
     assert lines[missing]["reason"] == f"contact {missing} does not exist"
+    assert lines[missing]["field"] == lines["not-a-guid"]["field"] == "externalId"
     assert lines[missing]["record"]["externalId"] == missing
     assert "skipped 1" in result.stderr
 
