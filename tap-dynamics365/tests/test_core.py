@@ -7,16 +7,11 @@ from tap_dynamics365.tap import TapDynamics365
 
 from .conftest import CONFIG
 
-# Custom activity tables for Campaign email events: discovered (the tap's
-# include_custom_tables is on) but empty in the sandbox seed by design —
-# target-dynamics365 fills them. Every other stream must still return records.
-EMPTY_ACTIVITY_STREAMS = ["acs_emailsend", "acs_emailopen", "acs_emailclick", "acs_emailbounce"]
-
+# The custom activity tables for Campaign email events (`acs_*`) are empty in the sandbox
+# seed by design (target-dynamics365 fills them), and the standard tests want records from
+# every stream: they run on every other table (custom tables with rows included).
 TestTapDynamics365 = get_tap_test_class(
     tap_class=TapDynamics365,
-    config=CONFIG,
-    suite_config=SuiteConfig(
-        max_records_limit=150,
-        ignore_no_records_for_streams=EMPTY_ACTIVITY_STREAMS,
-    ),
+    config={**CONFIG, "exclude_tables": ["acs_*"]},
+    suite_config=SuiteConfig(max_records_limit=150),
 )
