@@ -157,7 +157,7 @@ def test_bidirectional_keeps_every_opt_out_and_converges(
 ) -> None:
     sb = campaign_sandbox
     sync = start(sb, campaign_pipeline, events_pipeline, "bidirectional")
-    a, b, c, d = clean_contacts(d365, 4)
+    a, b, c, d, e = clean_contacts(d365, 5)
     # a: unsubscribes in Campaign. b: D365 opts out of phone calls. c: both sides, different
     # flags, D365 last (its record-level time is newer than Campaign's email change).
     campaign_opt_out(sb, a, "blackListEmail")
@@ -166,8 +166,15 @@ def test_bidirectional_keeps_every_opt_out_and_converges(
     sb.admin.update_row("contacts", c, {"donotfax": True})
     # d: opted out in Campaign and synced; then a D365 user lifts it (D365 can't: rule).
     campaign_opt_out(sb, d, "blackListPostalMail")
+    # e: opted out in D365 and synced; then an unrelated D365 edit, and later (a second on,
+    # Dataverse's precision) Campaign lifts the opt-out, before either job runs again.
+    sb.admin.update_row("contacts", e, {"donotfax": True})
     sync.round(order)
     sb.admin.update_row("contacts", d, {"donotpostalmail": False})
+    assert campaign_flags(sb, e)["blackListFax"]
+    sb.admin.update_row("contacts", e, {"jobtitle": "Buyer"})
+    sb.admin.shift_clock(2)
+    campaign_opt_out(sb, e, "blackListFax", False)
 
     sync.round(order)
 
@@ -179,7 +186,11 @@ def test_bidirectional_keeps_every_opt_out_and_converges(
         assert d365_flags(sb, c)[flag], f"D365 lost {flag}"
         assert campaign_flags(sb, c)[flag], f"Campaign lost {flag}"
     assert campaign_flags(sb, d)["blackListPostalMail"], "Campaign's opt-out was lifted by D365"
-    for contact in (a, b, c):
+    # e depends on the order: campaign-to-d365 first applies Adobe's rule (Campaign's change is
+    # newer: the lift reaches D365); d365-to-campaign first cannot see Campaign's change time
+    # over REST and raises the flag again (opt-out = true wins). Either way both sides agree.
+    assert campaign_flags(sb, e)["blackListFax"] is (order == "d365_first")
+    for contact in (a, b, c, e):
         assert d365_flags(sb, contact) == campaign_flags(sb, contact), contact
     assert_converges(sync)
 
@@ -203,7 +214,7 @@ def test_bidirectional_newer_campaign_opt_in_wins(
 
     assert not d365_flags(sb, contact)["blackListPhone"]
     assert not campaign_flags(sb, contact)["blackListPhone"]
-    assert_converges(sync, rounds=1)
+    assert_converges(sync)
 
 
 @pytest.mark.parametrize(
@@ -236,4 +247,13 @@ def test_one_way_and_disabled_modes(
     # Each side keeps its own change whatever the mode.
     assert d365_flags(sb, in_d365)["blackListPhone"]
     assert campaign_flags(sb, in_campaign)["blackListEmail"]
-    assert_converges(sync, rounds=1)
+    # Both lift: the side that is the truth clears the other (d365_to_campaign clears
+    # Campaign's blackListPhone, campaign_to_d365 clears D365's donot*email columns).
+    sb.admin.update_row("contacts", in_d365, {"donotphone": False})
+    campaign_opt_out(sb, in_campaign, "blackListEmail", False)
+
+    sync.round()
+
+    assert not campaign_flags(sb, in_d365)["blackListPhone"]
+    assert not d365_flags(sb, in_campaign)["blackListEmail"]
+    assert_converges(sync)
