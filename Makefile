@@ -48,8 +48,8 @@ test: test-unit test-e2e ## the whole suite (CI runs this)
 test-unit: install
 	set -e; for p in $(PACKAGES); do echo "== $$p"; (cd $$p && $(PYTEST) tests); done
 
-test-e2e: install ## real `meltano run` pipelines against the sandbox (installs plugins in a temp project)
-	$(PYTEST) --timeout=600 tests
+test-e2e: install ## real `meltano run` pipelines against the sandbox, two workers (each installs the plugins in a temp project)
+	$(PYTEST) --timeout=600 -n 2 tests
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy $(MODULES) $(TOOLS_PY)
