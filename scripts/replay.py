@@ -56,7 +56,11 @@ def without_bookmark(state: dict[str, Any], stream: str) -> dict[str, Any]:
     bookmarks = dict(singer_state.get("bookmarks") or {})
     if stream not in bookmarks:
         known = ", ".join(sorted(bookmarks)) or "none"
-        raise ReplayError(f"no bookmark for stream {stream!r} (bookmarked streams: {known})")
+        msg = (
+            f"no bookmark for stream {stream!r} (bookmarked streams: {known}); a selected "
+            "stream without one is read from the start by the job's next run anyway"
+        )
+        raise ReplayError(msg)
     del bookmarks[stream]
     singer_state["bookmarks"] = bookmarks
     return {**state, "singer_state": singer_state}

@@ -8,13 +8,15 @@ leaves the others untouched (no write), and keeps the other streams' bookmarks.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import pytest
 from crm_sandbox.testing import Sandbox
 
-from scripts.replay import replay
+from scripts.replay import ReplayError, job_task, replay, without_bookmark
 from tests.campaign_reader import CampaignReader
 from tests.dataverse_reader import DataverseReader
-from tests.harness import ENVIRONMENT, Pipeline
+from tests.harness import ENVIRONMENT, REPO_ROOT, Pipeline
 from tests.test_d365_to_campaign import assert_in_step, contacts_of, duplicated
 
 
@@ -56,3 +58,27 @@ def test_replay_of_one_stream_repairs_campaign_without_duplicates(
     assert sum(replayed.get("new_project", {}).values()) == 0, "new_project was read again"
     assert not duplicated(campaign.by_key("profile", "externalId"))
     assert_in_step(d365, campaign)
+
+
+def test_only_the_streams_bookmark_is_dropped() -> None:
+    state: dict[str, Any] = {
+        "singer_state": {
+            "bookmarks": {"contact": {"replication_key_value": "x"}, "new_project": {"v": 1}},
+            "currently_syncing": None,
+        }
+    }
+    assert without_bookmark(state, "contact") == {
+        "singer_state": {"bookmarks": {"new_project": {"v": 1}}, "currently_syncing": None}
+    }
+    assert "contact" in state["singer_state"]["bookmarks"]  # the input is left alone
+
+
+def test_a_stream_without_bookmark_or_an_unknown_job_is_refused_with_what_exists() -> None:
+    with pytest.raises(ReplayError, match=r"no bookmark for stream 'contcat' \(bookmarked "):
+        without_bookmark({"singer_state": {"bookmarks": {"contact": {}}}}, "contcat")
+    with pytest.raises(ReplayError, match=r"no job 'd365-to-campagin' in meltano.yml \(jobs: "):
+        job_task(REPO_ROOT / "meltano.yml", "d365-to-campagin")
+    assert job_task(REPO_ROOT / "meltano.yml", "d365-to-campaign") == (
+        "tap-dynamics365--campaign",
+        "target-adobe-campaign",
+    )
