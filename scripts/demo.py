@@ -50,6 +50,8 @@ from typing import Any
 from crm_sandbox.testing import Sandbox, launch
 from tap_dynamics365.client import DataverseClient
 
+from scripts.meltano_env import clean_environ
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PLUGINS = ("tap-dynamics365", "target-adobe-campaign", "tap-adobe-campaign", "target-dynamics365")
@@ -65,20 +67,6 @@ OPT_OUT_FLAGS = ("blackListEmail", "blackListPhone")
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 #: Campaign Classic's SOAP router: enumerations (`xtk:session#Write`, `xtk:queryDef#ExecuteQuery`).
 SOAP_PATH = "/nl/jsp/soaprouter.jsp"
-#: Inherited variables Meltano must not see (tests/harness.py drops the same).
-DROPPED_PREFIXES = (
-    "TAP_DYNAMICS365_",
-    "TAP_ADOBE_CAMPAIGN_",
-    "TARGET_JSONL_",
-    "TARGET_ADOBE_CAMPAIGN_",
-    "TARGET_DYNAMICS365_",
-    "MELTANO_",
-)
-#: What the Makefile exports to every command (set again after the `MELTANO_*` are dropped).
-MAKEFILE_ENV = {
-    "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
-}
 #: The loaders' dry-run settings, and the values Meltano reads as true (meltano.core.utils).
 DRY_RUN_VARIABLES = ("TARGET_ADOBE_CAMPAIGN_DRY_RUN", "TARGET_DYNAMICS365_DRY_RUN")
 TRUTHY = ("true", "1", "yes", "on")
@@ -227,12 +215,6 @@ def enumeration_writes(summary_file: Path) -> int:
     return option_sets.get("created", 0) + option_sets.get("updated", 0)
 
 
-def plugin_env(sandbox_env: Mapping[str, str]) -> dict[str, str]:
-    """Return the caller's environment without plugin or Meltano settings, plus the sandbox's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
-    return {**env, **MAKEFILE_ENV, **sandbox_env}
-
-
 def dataverse(sb: Sandbox) -> DataverseClient:
     """tap-dynamics365's own client, pointed at the sandbox (to read what landed in D365)."""
     env = sb.tap_env()
@@ -353,7 +335,7 @@ def main() -> None:
         print(f"  SFTP      {sb.campaign.sftp_host}:{sb.campaign.sftp_port}")
         # The tenant's opt-out history before the integration: exported once, not replayed.
         sb.campaign.admin.run_opt_out_export()
-        env = plugin_env(
+        env = clean_environ(
             {
                 **sb.tap_env(),
                 **sb.target_campaign_env(),

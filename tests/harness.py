@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.jsonl_output import read_jsonl_dir
+from scripts.meltano_env import clean_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
@@ -33,15 +34,6 @@ EVENTS_TAP = "tap-adobe-campaign"  # the campaign-to-d365 job: events and opt-ou
 EVENTS_LOADER = "target-dynamics365"
 EVENTS_JOB = "campaign-to-d365"
 ENVIRONMENT = "test"
-_DROPPED_PREFIXES = (
-    "TAP_DYNAMICS365_",
-    "TAP_DYNAMICS365__",
-    "TAP_ADOBE_CAMPAIGN_",
-    "TARGET_JSONL_",
-    "TARGET_ADOBE_CAMPAIGN_",
-    "TARGET_DYNAMICS365_",
-    "MELTANO_",
-)
 # Where target-adobe-campaign writes, inside each run's folder.
 REJECTS_FILE = "rejects.jsonl"
 SUMMARY_FILE = "rejects.summary.json"
@@ -109,12 +101,10 @@ class MeltanoProject:
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment of a Meltano command: clean of the caller's plugin settings."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+        env = clean_environ()
         env.update(
             MELTANO_SYS_DIR_ROOT=str(self.sys_dir),
             MELTANO_ENVIRONMENT=ENVIRONMENT,
-            MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
-            MELTANO_CLI_DISABLE_VERSION_CHECK="true",
             XDG_STATE_HOME=str(self.log_dir),
         )
         env.update(extra or {})
