@@ -11,7 +11,8 @@ the job's maps leave out, such as `jobtitle` and `statecode`) meets the target's
   on updates;
 - a filter on a source column that is not mapped (`_sdc_filtered_out: statecode != 0`) with
   `delete_filtered_out`: inactive contacts get no profile, and a contact deactivated later loses
-  the one it has.
+  the one it has. The projects of a filtered-out contact, and their tasks, are filtered out with
+  it in the same run (not rejected for want of a parent).
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from tests.harness import Pipeline
 from tests.test_d365_to_campaign import single
 
 OPTIONS = {
-    # Contacts only: a filtered-out contact's projects would be rejected "parent not found"
-    # (README "Filters, and deleting what they exclude": filter the children too).
-    "TAP_DYNAMICS365__CAMPAIGN__SELECT": json.dumps(["contact.*", "option_sets.*"]),
     "TARGET_ADOBE_CAMPAIGN_STREAM_MAPS": json.dumps(
         {"contact": {"cusJobTitle": "jobtitle", "_sdc_filtered_out": "bool(statecode != 0)"}}
     ),
@@ -74,6 +72,10 @@ def test_create_only_replacements_and_a_filter_on_an_unmapped_column_with_delete
     assert counts["created"] + counts["updated"] + counts["unchanged"] == len(active)
     # Seeded profiles of inactive contacts (an earlier sync) are deleted, the others never made.
     assert counts["filtered_out"] + counts["deleted_filtered_out"] == len(inactive)
+    streams = first.summary["streams"]
+    assert streams["new_project"]["filtered_out"] > 0
+    assert streams["new_projecttask"]["filtered_out"] > 0
+    assert first.rejects == []
     profiles = campaign.by_key("profile", "externalId")
     assert not inactive & set(profiles)
     for contact_id, contact in active.items():

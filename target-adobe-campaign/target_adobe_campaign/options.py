@@ -6,6 +6,9 @@
 - `deletes`: overrides the global `apply_deletes` for the stream.
 - `delete_filtered_out`: a record whose `_sdc_filtered_out` (a stream-map expression) is
   true deletes its Campaign record instead of being skipped.
+- `missing_parent`: what a record whose link's parent has no Campaign record gets: `reject`
+  (the default) or `skip` (counted `skipped_no_parent`, for children of parents a filter
+  leaves out). A parent filtered out in the same run always makes its children filtered out.
 
 Field mapping itself stays in the SDK's stream maps, which the target applies first.
 """
@@ -25,6 +28,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 SCALAR = {"type": ["string", "number", "boolean", "null"]}
+MISSING_PARENT = ("reject", "skip")
 
 OPTION_PROPERTIES = (
     th.Property(
@@ -53,6 +57,12 @@ OPTION_PROPERTIES = (
         description=f"Delete the Campaign record of a record whose {FILTERED_OUT} is true "
         "(otherwise such records are skipped)",
     ),
+    th.Property(
+        "missing_parent",
+        th.StringType(allowed_values=list(MISSING_PARENT)),
+        description="A record whose link's parent is not in Campaign: 'reject' (default) or "
+        "'skip' (counted skipped_no_parent; for children of filtered-out parents)",
+    ),
 )
 #: Former option names, with the name to use instead.
 RENAMED = {"create_only_fields": "create_only"}
@@ -70,6 +80,7 @@ class WriteOptions:
     replacements: Mapping[str, FieldReplacements] = field(default_factory=dict, hash=False)
     deletes: bool | None = None  # None: the global apply_deletes
     delete_filtered_out: bool = False
+    missing_parent: str = "reject"
 
     def applies_deletes(self, apply_deletes: bool) -> bool:
         """Whether `_sdc_deleted_at` records delete: `deletes`, else the global setting."""
@@ -114,6 +125,7 @@ def parse_options(
         replacements=replacements,
         deletes=spec.get("deletes"),
         delete_filtered_out=bool(spec.get("delete_filtered_out")),
+        missing_parent=spec.get("missing_parent") or "reject",  # the schema checks it
     )
     return options, errors
 

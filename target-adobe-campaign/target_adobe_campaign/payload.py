@@ -30,6 +30,20 @@ class RecordRejectedError(Exception):
         self.field = field
 
 
+class ParentNotFoundError(RecordRejectedError):
+    """A link's parent has no Campaign record (yet, or any more)."""
+
+    def __init__(self, link: Link, parent_key: str) -> None:
+        """Name the link and the parent's CRM id."""
+        super().__init__(
+            f"parent not found: no {link.stream} record with key '{parent_key}' in Campaign "
+            f"(link '{link.name}')",
+            link.field,
+        )
+        self.link = link
+        self.parent_key = parent_key
+
+
 def to_campaign(value: t.Any) -> t.Any:
     """Convert one value to its Campaign JSON form.
 
@@ -90,11 +104,7 @@ def build_payload(
             continue
         pkey = parent_pkey(link, str(parent_id))
         if pkey is None:
-            msg = (
-                f"parent not found: no {link.stream} record with key '{parent_id}' in "
-                f"Campaign (link '{link.name}')"
-            )
-            raise RecordRejectedError(msg, link.field)
+            raise ParentNotFoundError(link, str(parent_id))
         body[link.name] = {"PKey": pkey}
     return Payload(key=key, body=body)
 

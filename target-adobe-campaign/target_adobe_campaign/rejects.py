@@ -18,6 +18,7 @@ OUTCOMES = (
     "filtered_out",  # `_sdc_filtered_out` true: not written (no Campaign record, or not deleting)
     "deleted_filtered_out",  # `_sdc_filtered_out` true: its Campaign record deleted
     "rejected",
+    "skipped_no_parent",  # a link's parent is not in Campaign and `missing_parent` is skip
     # not a record outcome: Campaign opt-outs a record would have cleared (opt_out_sync
     # bidirectional); the record itself is also counted updated or unchanged
     "opt_outs_kept",

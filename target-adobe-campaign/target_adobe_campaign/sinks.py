@@ -19,6 +19,7 @@ from target_adobe_campaign.payload import (
     DELETED_AT,
     FILTERED_OUT,
     SDC_PREFIX,
+    ParentNotFoundError,
     RecordRejectedError,
     build_payload,
     changed_fields,
@@ -148,6 +149,8 @@ class CampaignSink(BatchSink):
             if record.get(FILTERED_OUT):
                 return self._plan_filtered_out(key, record, entry)
             payload = build_payload(record, self.route, self._parent_pkey)
+        except ParentNotFoundError as exc:
+            return self._plan_orphan(key, record, entry, exc)
         except (RecordRejectedError, DuplicateKeyError) as exc:
             self._reject(record, key, str(exc), field=getattr(exc, "field", None))
             return None
@@ -182,9 +185,26 @@ class CampaignSink(BatchSink):
         self, key: str, record: dict[str, t.Any], entry: Entry | None
     ) -> Write | None:
         """Never write it; delete its Campaign record if the stream says so and one exists."""
+        self.target.filtered_out[self.stream_name].add(key)
         if self.options.delete_filtered_out and entry is not None:
             return Write("delete_filtered_out", key, record, entry=entry)
         self.target.summary.add(self.stream_name, "filtered_out")
+        return None
+
+    def _plan_orphan(
+        self, key: str, record: dict[str, t.Any], entry: Entry | None, exc: ParentNotFoundError
+    ) -> Write | None:
+        """Plan a record whose parent is not in Campaign: filtered out with it, skipped, rejected.
+
+        Parents are written first, so a parent this run filtered out is known here: its
+        children are filtered out too (and their own children after them).
+        """
+        if exc.parent_key in self.target.filtered_out[exc.link.stream]:
+            return self._plan_filtered_out(key, record, entry)
+        if self.options.missing_parent == "skip":
+            self.target.summary.add(self.stream_name, "skipped_no_parent")
+            return None
+        self._reject(record, key, exc.reason, field=exc.field)
         return None
 
     def _parent_pkey(self, link: Link, parent_key: str) -> str | None:

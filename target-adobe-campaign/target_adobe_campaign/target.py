@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import typing as t
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
@@ -108,6 +109,8 @@ class TargetAdobeCampaign(Target):
         self.max_parallelism = 1
         self.summary = RunSummary()
         self._indexes: dict[tuple[str, str], KeyIndex] = {}
+        #: Stream → CRM ids its filter left out in this run (their children follow them).
+        self.filtered_out: defaultdict[str, set[str]] = defaultdict(set)
         self._indexes_lock = threading.Lock()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
