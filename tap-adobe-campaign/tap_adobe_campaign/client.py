@@ -177,11 +177,18 @@ class RetryPolicy:
     cap: float = 60.0
 
     retriable_exceptions: t.ClassVar[tuple[type[Exception], ...]] = (
+        ConnectionResetError,
         RetriableAPIError,
         requests.exceptions.Timeout,
         requests.exceptions.ConnectionError,
         requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
     )
+
+    @staticmethod
+    def is_permanent(exception: Exception) -> bool:
+        """TLS verification errors are `ConnectionError`s too, but retrying cannot fix them."""
+        return isinstance(exception, requests.exceptions.SSLError)
 
     def max_tries(self) -> int:
         """Return the number of attempts in total, the first one included."""
@@ -237,7 +244,7 @@ class RetryPolicy:
             self.wait_generator,
             self.retriable_exceptions,
             max_tries=self.max_tries,
-            giveup=giveup or (lambda _exc: False),
+            giveup=lambda exc: self.is_permanent(exc) or bool(giveup and giveup(exc)),
             jitter=None,
             on_backoff=on_backoff,
             logger=None,

@@ -13,10 +13,10 @@ from singer_sdk.streams.rest import HTTPRequest, RESTStream
 from tap_adobe_campaign.dates import from_campaign_datetime, to_campaign_datetime
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    from collections.abc import Callable, Iterable
 
     import requests
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
 
@@ -86,17 +86,9 @@ class ClientStream(RESTStream):
         """Map failures to the client's error types (retriable: 429, 502-504)."""
         self.client.retry.validate(response)
 
-    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
-        """Use the client's policy: `Retry-After` when given, else exponential with jitter."""
-        return self.client.retry.wait_generator()
-
-    def backoff_max_tries(self) -> int:
-        """`max_retries` + 1."""
-        return self.client.retry.max_tries()
-
-    def backoff_jitter(self, value: float) -> float:
-        """No extra jitter: the wait generator jitters its own waits, not `Retry-After`."""
-        return value
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        """Retry with the client's policy (`Retry-After`, exponential backoff, max tries)."""
+        return self.client.retry.wrap(func, on_backoff=self.backoff_handler)
 
 
 class CampaignStream(ClientStream):

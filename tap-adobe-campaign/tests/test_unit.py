@@ -100,3 +100,19 @@ def test_campaign_dates_round_trip() -> None:
 )
 def test_the_offending_field_is_read_from_campaigns_message(message: str, field: str) -> None:
     assert CampaignAPIError(500, "500", message, "POST /x").field == field
+
+
+def test_tls_errors_are_not_retried_but_connection_errors_are() -> None:
+    policy = RetryPolicy(max_retries=3, base=0.0, cap=0.0)
+    calls: list[type[Exception]] = []
+
+    def send(error: type[Exception]) -> requests.Response:
+        calls.append(error)
+        raise error("failed")
+
+    with pytest.raises(requests.exceptions.SSLError):
+        policy.wrap(send)(requests.exceptions.SSLError)
+    assert len(calls) == 1  # a wrong CA bundle is not fixed by waiting
+    with pytest.raises(requests.exceptions.ConnectionError):
+        policy.wrap(send)(requests.exceptions.ConnectionError)
+    assert len(calls) == 1 + 4
