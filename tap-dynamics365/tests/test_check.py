@@ -41,7 +41,7 @@ def test_runner_times_steps_and_contains_failures() -> None:
         ("second", True, "fine"),
         ("third", False, "no route to host"),
     ]
-    assert all(r.ms >= 0 for r in results)
+    assert all(isinstance(r.ms, int) for r in results)  # whole milliseconds, for the report
 
 
 def test_report_lines_and_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
