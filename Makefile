@@ -63,7 +63,7 @@ test-unit: install ## each package's unit tests
 	test $$ra -eq 0 && test $$rb -eq 0
 
 test-e2e: install ## real `meltano run` pipelines against the sandbox, two workers (each installs the plugins in a temp project)
-	$(PYTEST) --timeout=600 -n 2 tests
+	$(PYTEST) --timeout=600 -n 2 --dist worksteal tests
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy $(MODULES) $(TOOLS_PY)
