@@ -22,6 +22,7 @@ from typing import Any
 
 from scripts.jsonl_output import read_jsonl_dir
 from scripts.meltano_env import clean_environ
+from scripts.replay import replay
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
@@ -239,6 +240,22 @@ class Pipeline:
         )
         self.started.append(running)
         return running
+
+    def replay(
+        self, job: str, stream: str, *, extra_env: Mapping[str, str] | None = None
+    ) -> RunResult:
+        """`scripts.replay` of `stream`: its `meltano state` calls here, the job run as `replay`."""
+
+        def meltano(args: Sequence[str]) -> str:
+            if args[2:3] == ["run"]:  # the job itself: through `run`, for its output files
+                self.run("replay", extra_env=extra_env).check()
+                return ""
+            done = self.project.meltano(*args, env=self.tap_env)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        replay(job, stream, environment=ENVIRONMENT, state_id_suffix=self.name, meltano=meltano)
+        return self.runs[-1]
 
     def close(self) -> None:
         """Kill runs a failed test left behind."""
