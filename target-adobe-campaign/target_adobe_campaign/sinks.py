@@ -108,9 +108,19 @@ class CampaignSink(BatchSink):
     # --- batch ----------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
+        """Write the batch; parents drained from here belong to it (`TargetAdobeCampaign.batch`)."""
+        with self.target.batch():
+            self._write_batch(context.get("records", []))
+
+    def mark_drained(self) -> None:
+        """Once the batch is written, let the target checkpoint (`TargetAdobeCampaign.drained`)."""
+        super().mark_drained()
+        self.target.drained()
+
+    def _write_batch(self, records: list[dict[str, t.Any]]) -> None:
         """Plan the batch against the key index, run the calls, settle ambiguous creates."""
         self.target.drain_parents(self.route)  # first: a parent may then wait (option sets)
-        records = self._latest_per_key(self.target.choices.ready(self, context.get("records", [])))
+        records = self._latest_per_key(self.target.choices.ready(self, records))
         index = self.target.key_index(self.stream_name)
         writes = [w for w in (self._plan(index, record) for record in records) if w]
         if self.target.dry_run:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import typing as t
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
+from typing_extensions import override
 
 from target_adobe_campaign.enum_sink import EnumerationSink
 from target_adobe_campaign.enumerations import (
@@ -23,11 +25,16 @@ from target_adobe_campaign.enumerations import (
     Choices,
     parse_fields,
 )
+from target_adobe_campaign.interrupt import CallPool, stop_on_signal
 from target_adobe_campaign.keyindex import KeyIndex
 from target_adobe_campaign.optouts import OPT_OUT_SETTINGS, OptOutPolicy
 from target_adobe_campaign.rejects import OUTCOMES, RejectsFile, RunSummary
 from target_adobe_campaign.routing import RESOURCES_SETTING, Route, parse_routes
 from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-adobe-campaign.jsonl"
 
@@ -112,6 +119,9 @@ class TargetAdobeCampaign(Target):
         #: Stream → CRM ids its filter left out in this run (their children follow them).
         self.filtered_out: defaultdict[str, set[str]] = defaultdict(set)
         self._indexes_lock = threading.Lock()
+        self._batch_depth = 0
+        self._checkpointing = False
+        self._emitted_state: dict | None = None
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate against the schema, plus https endpoints and the routing rules."""
@@ -148,11 +158,9 @@ class TargetAdobeCampaign(Target):
         return CampaignClient.from_config(self.config, logger=self.logger)
 
     @cached_property
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> CallPool:
         """The pool bounding concurrent Campaign calls (`max_concurrency`)."""
-        return ThreadPoolExecutor(
-            max_workers=self.config.get("max_concurrency", 4), thread_name_prefix="campaign"
-        )
+        return CallPool(max_workers=self.config.get("max_concurrency", 4))
 
     @cached_property
     def rejects(self) -> RejectsFile:
@@ -207,17 +215,66 @@ class TargetAdobeCampaign(Target):
             if self.sink_exists(link.stream):
                 self.drain_one(self.get_sink(link.stream))
 
-    # --- end of run -----------------------------------------------------------------------
+    # --- checkpoints and signals ----------------------------------------------------------
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Mark a sink's batch as being written: parents drained meanwhile checkpoint nothing.
+
+        A parent's batch written from a child's (`drain_parents`) ends while the child's
+        records are still unwritten; the checkpoint waits for the outermost batch.
+        """
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+
+    def drained(self) -> None:
+        """After a batch is written, write what the other sinks hold and emit the latest STATE.
+
+        The SDK emits STATE only once every sink is drained (end of input, or records older
+        than five minutes), so a killed run would start over. The latest STATE arrived before
+        the record that filled the written batch; once every sink has written what it holds
+        (`drain_all`, which then emits that STATE), every record it covers is in Campaign.
+        """
+        if self._batch_depth or self._checkpointing or self.dry_run:
+            return
+        self._checkpointing = True
+        try:
+            self.drain_all()
+        finally:
+            self._checkpointing = False
+
+    @override
     def _write_state_message(self, state: dict) -> None:
-        """Emit STATE, except in a dry run (Meltano keeps the bookmarks of the last real run)."""
+        """Emit a STATE once, never past records still waiting, and none in a dry run.
+
+        Once: the end-of-input drain would repeat the last checkpoint. In a dry run Meltano
+        keeps the bookmarks of the last real run.
+        """
         if self.dry_run:
             self.logger.debug("DRY RUN: STATE not emitted")
             return
         if self.choices.holding():  # STATE must not pass records still waiting to be written
             self.logger.info("STATE held back: records wait for their option sets")
             return
+        if state == self._emitted_state:
+            return
         super()._write_state_message(state)
+        self._emitted_state = copy.deepcopy(state)
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at once on SIGTERM or SIGINT (`stop_on_signal`), without the SDK's drain.
+
+        Calls not started yet are cancelled; those in flight end on their own.
+        """
+        if "executor" in self.__dict__:
+            self.executor.stop()
+        stop_on_signal(self.logger, signum)
+
+    # --- end of run -----------------------------------------------------------------------
 
     def process_endofpipe(self) -> None:
         """Drain and emit STATE, then write the summary; fail if anything was rejected."""

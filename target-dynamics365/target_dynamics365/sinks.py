@@ -85,9 +85,13 @@ class DataverseSink(BatchSink):
         return self.batch_size_rows or DEFAULT_BATCH_SIZE
 
     def process_batch(self, context: dict) -> None:
-        """Write the batch, then let the target checkpoint (`TargetDynamics365.checkpoint`)."""
+        """Write the batch's records."""
         self.write_batch(context)
-        self.target.checkpoint(self)
+
+    def mark_drained(self) -> None:
+        """Once the batch is written, let the target checkpoint (`TargetDynamics365.drained`)."""
+        super().mark_drained()
+        self.target.drained()
 
     @abc.abstractmethod
     def write_batch(self, context: dict) -> None:

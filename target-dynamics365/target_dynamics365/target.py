@@ -11,8 +11,10 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from tap_dynamics365.client import DataverseClient, connection_errors
 from tap_dynamics365.tap import TapDynamics365
+from typing_extensions import override
 
 from target_dynamics365.event_sink import EVENT_BATCH_MAX, EVENT_BATCH_MIN, EmailEventSink
+from target_dynamics365.interrupt import stop_on_signal
 from target_dynamics365.optouts import (
     DEFAULT_OPT_OUT_MAPPING,
     DEFAULT_OPT_OUT_SYNC,
@@ -20,6 +22,9 @@ from target_dynamics365.optouts import (
 )
 from target_dynamics365.rejects import OUTCOMES, RejectsFile, RunSummary
 from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, OptOutSink
+
+if t.TYPE_CHECKING:
+    from types import FrameType
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-dynamics365.jsonl"
 #: The tap's settings that say how to reach and authenticate to Dataverse.
@@ -175,36 +180,31 @@ class TargetDynamics365(Target):
 
     @property
     def max_parallelism(self) -> int:
-        """Drain sinks one at a time: `checkpoint` drains the other sinks itself."""
+        """Drain sinks one at a time: `drained` drains the other sinks itself."""
         return 1
 
     @max_parallelism.setter
     def max_parallelism(self, new_value: int) -> None:
         """Ignore the SDK's setting from config (see the getter)."""
 
-    def checkpoint(self, written: DataverseSink) -> None:
+    def drained(self) -> None:
         """After a batch is written, write what the other sinks hold and emit the latest STATE.
 
         The SDK emits STATE only once every sink is drained (end of input, or records older
         than five minutes), so a run stopped after hours of full batches would start over. The
-        latest STATE arrived before the record that filled `written`'s batch; once every sink
-        has written what it holds, every record that STATE covers is in Dataverse.
-        (`_sinks_active`, `_sinks_to_clear`, `_latest_state` and `_write_state_message` are
-        singer-sdk 0.54 internals: re-check them on upgrades.)
+        latest STATE arrived before the record that filled the written batch; once every sink
+        has written what it holds (`drain_all`, which then emits that STATE), every record it
+        covers is in Dataverse.
         """
-        if self._checkpointing or self.dry_run:  # a drained sink calling back / dry: no STATE
+        if self._checkpointing or self.dry_run:  # a sink drained by `drain_all` / dry: no STATE
             return
         self._checkpointing = True
         try:
-            # Sinks a changed SCHEMA retired (`_sinks_to_clear`) may hold records too.
-            for sink in [*self._sinks_to_clear, *self._sinks_active.values()]:
-                if sink is not written:
-                    self.drain_one(sink)
+            self.drain_all()
         finally:
             self._checkpointing = False
-        if self._latest_state:
-            self._write_state_message(copy.deepcopy(self._latest_state))
 
+    @override
     def _write_state_message(self, state: dict) -> None:
         """Emit a STATE once; none in a dry run (Meltano keeps its bookmarks).
 
@@ -214,6 +214,11 @@ class TargetDynamics365(Target):
             return
         super()._write_state_message(state)
         self._emitted_state = copy.deepcopy(state)
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at once on SIGTERM or SIGINT (`stop_on_signal`), without the SDK's drain."""
+        stop_on_signal(self.logger, signum)
 
     def get_sink_class(self, stream_name: str) -> type[DataverseSink]:
         """Route `profiles`, `opt_outs` and `email_events` to their sinks; refuse the rest."""
