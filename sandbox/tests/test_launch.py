@@ -24,7 +24,7 @@ def test_launch_seeds_zero_sizes() -> None:
         0,
         0,
     )
-    assert campaign == {"profile": 30, "cusProject": 0, "cusProjectTask": 0}
+    assert campaign == {"profile": 30, "service": 3, "cusProject": 0, "cusProjectTask": 0}
 
 
 def test_campaign_profiles_default_to_contacts(sandbox: Sandbox) -> None:

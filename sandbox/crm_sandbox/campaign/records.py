@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from .dates import age
-from .schema import BOOLEAN, DOUBLE, ENUM, INTEGER, ITEM, LINK, Field, Resource
+from .schema import BOOLEAN, COLLECTION, DOUBLE, ENUM, INTEGER, ITEM, LINK, Field, Resource
 from .store import columns
 
 Row = Sequence[Any]
@@ -23,15 +23,19 @@ Converter = Callable[[Row, str, date], Any]
 class _Source:
     """Python expressions for fields, with the constants they refer to."""
 
-    def __init__(self, resource: Resource) -> None:
+    def __init__(self, resource: Resource, path: str) -> None:
         self.index = {c: i for i, c in enumerate(columns(resource))}
         self.names: dict[str, Any] = {"age": age}
+        self.path = path
 
     def expr(self, f: Field) -> str:
         """Expression computing field `f` from `row`, `base` and `today`."""
         if f.name == "age":
             i = self.index["birthDate"]
             return f"(age(row[{i}], today) if row[{i}] else 0)"
+        if f.kind == COLLECTION:
+            pkey = f"row[{self.index['pkey']}]"
+            return f"{{'href': base + {self.path!r} + {pkey} + '/{f.name}/'}}"
         if f.kind == ITEM:
             subs = sorted(f.children, key=lambda c: c.name)
             return "{" + ", ".join(f"{c.name!r}: {self.expr(c)}" for c in subs) + "}"
@@ -72,7 +76,7 @@ class RecordBuilder:
         self.path = f"/{api}/{resource.name}/"
         visible = resource.visible(api == "profileAndServicesExt")
         self.fields = {f.name: f for f in visible}
-        self._source = _Source(resource)
+        self._source = _Source(resource, self.path)
         pkey = f"row[{self._source.index['pkey']}]"
         entries = [(f.name, self._source.expr(f)) for f in visible]
         entries.append(("href", f"base + {self.path!r} + {pkey}"))

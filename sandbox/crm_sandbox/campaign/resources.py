@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import metadata, query
+from . import metadata, query, subscriptions
 from .errors import CampaignError, app_error, not_found_uri
 from .metadata import EXT
 from .records import builder
-from .schema import ITEM, Field, Filter, Resource
+from .schema import COLLECTION, ITEM, Field, Filter, Resource
 from .store import DuplicateKey, columns
 from .validation import LinkResolver, check_mandatory, invalid_pkey, parse_body, to_storage
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 APIS = ("profileAndServices", EXT)
+NESTED = (ITEM, COLLECTION)  # fields that cannot be projected
 
 
 @dataclass
@@ -83,7 +84,20 @@ def handle(rt: Runtime, call: Call) -> Reply:
         return Reply(200, metadata.resource_type(rt.sealer, api, resource, base))
     if tail[0].startswith("@") and len(tail) == 1:
         return _record(rt, call, api, resource, record_id(rt, resource, tail[0]))
+    if tail[0].startswith("@") and tail[1:2] == ["subscriptions"] and len(tail) <= 3:
+        return _subscriptions(rt, call, api, resource, tail)
     return _collection_or_key(rt, call, api, resource, tail)
+
+
+def _subscriptions(rt: Runtime, call: Call, api: str, resource: Resource, tail: list[str]) -> Reply:
+    """`<profile or service>/<PKey>/subscriptions[/<PKey>]` (other resources have none)."""
+    if resource.name not in subscriptions.OWNERS:
+        raise not_found_uri()
+    parent = record_id(rt, resource, tail[0])
+    if rt.store.get(resource, parent) is None:
+        raise _not_found(resource, tail[0])
+    status, body = subscriptions.handle(rt, call, api, resource, parent, tail[2:])
+    return Reply(status, body)
 
 
 def _only(call: Call, method: str) -> None:
@@ -132,7 +146,7 @@ def _collection_or_key(
     if len(tail) <= 1:
         projection = tail[0] if tail and tail[0] != "_count" else None
         field = visible.get(projection) if projection else None
-        if not tail or tail == ["_count"] or (field is not None and field.kind != ITEM):
+        if not tail or tail == ["_count"] or (field is not None and field.kind not in NESTED):
             _only(call, "GET")
             listing = _listing(rt, call, api, resource, filters, projection)
             if tail == ["_count"]:

@@ -21,6 +21,7 @@ DOUBLE = "double"
 ENUM = "enumeration"
 LINK = "link"
 ITEM = "item"
+COLLECTION = "collection"  # a link to records of another collection (`subscriptions.href`)
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,8 @@ TIME_ZONE = _enum(
     ("(GMT+09:00) Osaka, Sapporo, Tokyo", "Asia_Tokyo", "Asia/Tokyo"),
     basetype="string",
 )
+MESSAGE_TYPE = _enum("nms:service:messageType", "Channel", ("Email", "email", 0), ("SMS", "sms", 1))
+SERVICE_MODE = _enum("nms:service:mode", "Mode", ("Newsletter", "newsletter", 0))
 STAGE = _enum(
     "cus:project:cusStage",
     "Stage",
@@ -234,6 +237,10 @@ def _location() -> Field:
     return Field("location", "Location", ITEM, children=children)
 
 
+def _subscriptions() -> Field:
+    return Field("subscriptions", "Subscriptions", COLLECTION, read_only=True, stored=False)
+
+
 PROFILE = Resource(
     name="profile",
     label="Profiles",
@@ -262,6 +269,7 @@ PROFILE = Resource(
         Field("mobilePhone", "Mobile phone", STRING, 32),
         Field("phone", "Phone", STRING, 32),
         Field("salutation", "Title", STRING, 20),
+        _subscriptions(),
         Field("thumbnail", "Thumbnail", STRING, 255),
         Field("timeZone", "Time zone", ENUM, enum=TIME_ZONE, default="none"),
         Field("title", "Profile", STRING, 255),
@@ -289,6 +297,41 @@ PROFILE = Resource(
             operator=">=",
         ),
     ),
+)
+
+# Services (newsletters) a profile subscribes to, Adobe's `nms:service`; `name` is its unique
+# internal name (`SVC1`…). Subscriptions are reached through `subscriptions.href`
+# (`subscriptions.py`).
+SERVICE = Resource(
+    name="service",
+    label="Services",
+    help="Subscription services",
+    schema="nms:service",
+    xtk_label="Services (nms:service)",
+    code=4,
+    key="name",
+    fields=(
+        Field("builtIn", "Built-in", BOOLEAN, read_only=True, default=0),
+        Field("created", "Created", DATETIME, read_only=True, sortable=True),
+        Field("label", "Label", STRING, 128, mandatory=True, sortable=True),
+        Field("lastModified", "Last modified", DATETIME, read_only=True, sortable=True),
+        Field("limitedDuration", "Limited duration", BOOLEAN, default=0),
+        Field("messageType", "Channel", ENUM, enum=MESSAGE_TYPE, default=0),
+        Field("mode", "Mode", ENUM, enum=SERVICE_MODE, default=0),
+        Field("name", "ID", STRING, 64, sortable=True),
+        Field("start", "Start", DATE, sortable=True),
+        Field(
+            "subScenarioEventType",
+            "Event type",
+            STRING,
+            64,
+            read_only=True,
+            default="subscriptionEvent",
+        ),
+        _subscriptions(),
+        Field("targetResource", "Target resource", STRING, 64, read_only=True, default="profile"),
+    ),
+    filters=(),
 )
 
 PROJECT = Resource(
@@ -337,8 +380,15 @@ PROJECT_TASK = Resource(  # second level: tasks of a project (a link to cusProje
 )
 
 # The seeded data model; `datamodel.DataModel` adds what the tenant publishes at run time.
-RESOURCES: dict[str, Resource] = {r.name: r for r in (PROFILE, PROJECT, PROJECT_TASK)}
-ENUMERATIONS: tuple[Enumeration, ...] = (GENDER, EMAIL_FORMAT, TIME_ZONE, STAGE)
+RESOURCES: dict[str, Resource] = {r.name: r for r in (PROFILE, SERVICE, PROJECT, PROJECT_TASK)}
+ENUMERATIONS: tuple[Enumeration, ...] = (
+    GENDER,
+    EMAIL_FORMAT,
+    TIME_ZONE,
+    MESSAGE_TYPE,
+    SERVICE_MODE,
+    STAGE,
+)
 
 
 def storage_fields(resource: Resource) -> list[Field]:

@@ -3,8 +3,9 @@
 Profiles carry an `externalId` (a D365 contact id) except roughly one in ten, which stand for
 profiles created in Campaign itself (the integration must leave those alone); a few share an
 email address with another profile (email is not unique in Campaign). Opt-out flags carry the
-time they were set. Projects link to profiles, tasks to projects. Published resources and the
-stored enumerations survive a reseed (they are the data model); their tables start empty.
+time they were set. Projects link to profiles, tasks to projects. Three services (two email
+newsletters, one SMS) have every 3rd, 5th and 7th profile as subscribers. Published resources
+and the stored enumerations survive a reseed (they are the data model); their tables start empty.
 Built for speed like the Dataverse seed (`crm_sandbox.seeding`): rows go through `executemany`
 into a fresh file, indexes come after the load, then it replaces the live one.
 """
@@ -20,9 +21,10 @@ from typing import Any
 
 from crm_sandbox.seeding import FIRST, LAST, SEED_EPOCH, SPAN, fresh_database
 
+from . import subscriptions
 from .dates import stamp
 from .pkeys import Sealer
-from .schema import OPT_OUTS, PROFILE, PROJECT, PROJECT_TASK, TIME_ZONE
+from .schema import OPT_OUTS, PROFILE, PROJECT, PROJECT_TASK, SERVICE, TIME_ZONE
 from .store import Store, changed_column, columns, index_statements, q
 
 CITIES = (
@@ -176,6 +178,49 @@ def _tasks(rng: random.Random, sealer: Sealer, n: int, projects: list[str]) -> I
         }
 
 
+# name, label, messageType (0 email, 1 sms), start, every n-th profile subscribes
+SERVICES = (
+    ("SVC1", "Sport Newsletter", 0, "2019-10-06", 3),
+    ("SVC2", "Product News", 0, "2020-03-01", 5),
+    ("SVC3", "SMS Alerts", 1, "2021-01-15", 7),
+)
+
+
+def _services(sealer: Sealer) -> Iterator[dict[str, Any]]:
+    for row_id, (name, label, channel, start, _) in enumerate(SERVICES, 1):
+        created = stamp(SEED_EPOCH - SPAN)
+        yield {
+            "id": row_id,
+            "pkey": sealer.pkey(SERVICE.code, row_id),
+            "builtIn": 0,
+            "created": created,
+            "label": label,
+            "lastModified": created,
+            "limitedDuration": 0,
+            "messageType": channel,
+            "mode": 0,
+            "name": name,
+            "start": start,
+            "subScenarioEventType": "subscriptionEvent",
+            "targetResource": "profile",
+        }
+
+
+def _subscriptions(sealer: Sealer, profiles: int) -> Iterator[dict[str, Any]]:
+    row_id = 0
+    for service_id, (*_, every) in enumerate(SERVICES, 1):
+        for profile_id in range(every, profiles + 1, every):
+            row_id += 1
+            yield {
+                "id": row_id,
+                "pkey": sealer.pkey(subscriptions.CODE, row_id),
+                "service_id": service_id,
+                "profile_id": profile_id,
+                "created": stamp(SEED_EPOCH - (profile_id % 365) * 86400),
+                "expirationDate": None,
+            }
+
+
 def _load(conn: sqlite3.Connection, name: str, names: list[str], rows: Iterator[dict]) -> None:
     sql = (
         f"INSERT INTO {q(name)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))})"
@@ -191,6 +236,21 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
         store.create_schema(conn, indexes=False)
         profiles = list(_profiles(rng, store.sealer, counts["profile"]))
         _load(conn, PROFILE.name, columns(PROFILE), iter(profiles))
+        _load(conn, SERVICE.name, columns(SERVICE), _services(store.sealer))
+        subscription_columns = [
+            "id",
+            "pkey",
+            "service_id",
+            "profile_id",
+            "created",
+            "expirationDate",
+        ]
+        _load(
+            conn,
+            subscriptions.TABLE,
+            subscription_columns,
+            _subscriptions(store.sealer, len(profiles)),
+        )
         linkable = [p["pkey"] for p in profiles if p["externalId"]]
         projects = list(_projects(rng, store.sealer, counts["cusProject"], linkable))
         _load(conn, PROJECT.name, columns(PROJECT), iter(projects))
@@ -200,4 +260,4 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
         for resource in store.model.resources.values():
             for stmt in index_statements(resource):
                 conn.execute(stmt)
-    return {**counts, **dict.fromkeys(store.model.definitions, 0)}
+    return {**counts, SERVICE.name: len(SERVICES), **dict.fromkeys(store.model.definitions, 0)}

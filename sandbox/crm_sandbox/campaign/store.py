@@ -17,7 +17,7 @@ from typing import Any
 from crm_sandbox.clock import Clock
 from crm_sandbox.seeding import swap_in
 
-from . import datamodel, enumerations, logschema
+from . import datamodel, enumerations, logschema, subscriptions
 from .dates import stamp
 from .pkeys import Sealer
 from .schema import (
@@ -137,6 +137,7 @@ class Store:
         datamodel.create_table(conn)
         enumerations.create_table(conn)
         logschema.create_tables(conn)
+        subscriptions.create_table(conn)
 
     def meta(self, key: str) -> str | None:
         """Return a value of the sandbox's own key/value table (seed parameters)."""
@@ -220,6 +221,7 @@ class Store:
     def delete(self, resource: Resource, row: Mapping[str, Any]) -> None:
         """Delete a record; links pointing at it are emptied."""
         self.conn.execute(f"DELETE FROM {q(resource.name)} WHERE id = ?", (row["id"],))
+        subscriptions.forget(self.conn, resource, int(row["id"]))
         self.sizes[resource.name] -= 1
         for other in self.model.resources.values():
             for f in other.fields:

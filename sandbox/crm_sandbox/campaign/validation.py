@@ -16,6 +16,7 @@ from .dates import parse_date, parse_datetime
 from .errors import CampaignError, app_error
 from .schema import (
     BOOLEAN,
+    COLLECTION,
     DATE,
     DATETIME,
     DOUBLE,
@@ -127,6 +128,8 @@ def to_storage(
         f = resource.lookup(name)
         if f is None or (f.ext_only and not ext):
             raise app_error(f"'{name}' property is not valid for the '{resource.name}' resource.")
+        if f.kind == COLLECTION:
+            continue  # a navigation link sent back from a GET, like `href`
         if f.read_only:
             raise app_error(f"Cannot update the '{name}' property that is read-only")
         if f.kind == ITEM:

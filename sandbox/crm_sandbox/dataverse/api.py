@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import batch, metadata, metadata_writes, query, writes
+from . import batch, bulkdelete, metadata, metadata_writes, query, systemjobs, writes
 from .config import BUSINESS_UNIT_ID, ORGANIZATION_ID, TENANT_ID, app_by_client_id
 from .csdl import csdl
 from .errors import RESOURCE_NOT_FOUND, DataverseError
@@ -101,6 +101,10 @@ async def _route(rt: Runtime, req: ApiRequest, segments: list[str]) -> ApiRespon
         return metadata_write(rt, req, key_text, rest)
     if name == "GlobalOptionSetDefinitions" and req.method == "GET":
         return metadata.global_option_set_definitions(req, rt.store.tables, key_text, rest)
+    if name == "BulkDelete" and req.method == "POST" and key_text is None and not rest:
+        return bulkdelete.submit(rt, req)
+    if name in systemjobs.ENTITY_SETS and req.method == "GET" and not rest:
+        return systemjobs.read(rt.store.reader, req, name, key_text)
     if name == "sdkmessagefilters" and req.method == "GET" and key_text is None and not rest:
         return metadata.sdk_message_filters(
             req, rt.store.tables, rt.settings.bulk_messages_disabled
@@ -187,6 +191,7 @@ def service_document(rt: Runtime, req: ApiRequest) -> ApiResponse:
             "url": "GlobalOptionSetDefinitions",
         },
         {"name": "sdkmessagefilters", "kind": "EntitySet", "url": "sdkmessagefilters"},
+        *({"name": n, "kind": "EntitySet", "url": n} for n in sorted(systemjobs.ENTITY_SETS)),
     ]
     return json_response({"@odata.context": f"{req.service_root}$metadata", "value": sets})
 
@@ -201,6 +206,19 @@ def who_am_i(req: ApiRequest) -> ApiResponse:
             "OrganizationId": ORGANIZATION_ID,
         }
     )
+
+
+def background_due(rt: Runtime) -> bool:
+    """Is a background job (key index, bulk delete) due? Cheap, checked before every request."""
+    return rt.store.keys_due() or bulkdelete.jobs_due(rt)
+
+
+def run_background(rt: Runtime) -> None:
+    """Finish due background jobs (the caller holds the write lock)."""
+    if rt.store.keys_due():
+        rt.store.activate_due_keys()
+    if bulkdelete.jobs_due(rt):
+        bulkdelete.run_due_jobs(rt)
 
 
 def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlette:
@@ -237,14 +255,13 @@ def build_dataverse_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starl
                     service_root=rt.service_root,
                 )
                 if request.method == "GET":
-                    if rt.store.keys_due():
+                    if background_due(rt):
                         async with rt.write_lock:
-                            rt.store.activate_due_keys()
+                            run_background(rt)
                     resp = await dispatch(rt, req, segments)
                 else:
                     async with rt.write_lock:  # one writer; a `$batch` holds it for all its parts
-                        if rt.store.keys_due():
-                            rt.store.activate_due_keys()
+                        run_background(rt)
                         resp = await dispatch(rt, req, segments)
             except DataverseError as error:
                 resp = error_response(error)

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from .config import PUBLISHER_PREFIXES, stable_id
+from .entity_flags import entity_flags, managed
 from .errors import RESOURCE_NOT_FOUND, DataverseError
 from .metafilter import (
     compile_meta_filter,
@@ -72,10 +73,6 @@ def _segment(name: str) -> DataverseError:
     return DataverseError(404, RESOURCE_NOT_FOUND, f"Resource not found for the segment '{name}'.")
 
 
-def _managed(value: bool, name: str) -> dict[str, Any]:
-    return {"Value": value, "CanBeChanged": False, "ManagedPropertyLogicalName": name}
-
-
 # --- entities ---------------------------------------------------------------------------------
 
 
@@ -97,14 +94,10 @@ def entity_definition(table: Table) -> dict[str, Any]:
         "Description": label("", f"{name}.description"),
         "IsCustomEntity": table.is_custom,
         "IsActivity": table.is_activity,
-        "IsIntersect": False,
         "IsManaged": not table.is_custom,
-        "IsValidForAdvancedFind": True,
         "IsOptimisticConcurrencyEnabled": True,
         "ChangeTrackingEnabled": table.change_tracking,
-        "CanChangeTrackingBeEnabled": _managed(True, "canchangetrackingbeenabled"),
-        "CanCreateAttributes": _managed(True, "cancreateattributes"),
-        "IsAuditEnabled": _managed(False, "canmodifyauditsettings"),
+        **entity_flags(table),
         "OwnershipType": table.ownership,
         "TableType": "Standard",
         "HasActivities": table.allows_activities,
@@ -129,8 +122,8 @@ def key_definition(table: Table, key: KeyDefinition) -> dict[str, Any]:
         "KeyAttributes": list(key.attributes),
         "DisplayName": label(key.display_name or key.schema_name, owner),
         "EntityKeyIndexStatus": key.status,
-        "IsManaged": not table.created,
-        "IsCustomizable": _managed(True, "iscustomizable"),
+        "IsManaged": key not in table.key_definitions,  # created keys are unmanaged
+        "IsCustomizable": managed(True, "iscustomizable"),
         "IntroducedVersion": "1.0",
         "IsSecondaryKey": False,
         "IsExportKey": False,
@@ -257,7 +250,9 @@ def _type_specific(column: Column) -> dict[str, Any]:
         return {
             "Format": fmt,
             "DateTimeBehavior": {"Value": behaviour},
-            "CanChangeDateTimeBehavior": _managed(False, "canchangedatetimebehavior"),
+            "CanChangeDateTimeBehavior": managed(
+                False, "canchangedatetimebehavior", can_change=False
+            ),
             "MinSupportedValue": "1753-01-01T00:00:00Z",
             "MaxSupportedValue": "9999-12-30T23:59:59Z",
         }

@@ -11,7 +11,8 @@
 Each answers 204 with `OData-EntityId`, as Microsoft's "Create and update table definitions
 using the Web API" shows; errors use the codes and messages of Microsoft's web service error
 list. `MSCRM.SolutionUniqueName` is accepted (the sandbox has no solutions to add to).
-Columns and keys are added only to tables created this way (the seeded tables stay as seeded).
+Columns are added only to tables created this way; keys also to the seeded tables (their key
+definitions persist like a created table's).
 """
 
 from __future__ import annotations
@@ -278,7 +279,7 @@ def _created(rt: Runtime, name: str) -> Table:
     table = rt.store.by_name[name]
     if not table.created:
         raise not_implemented(
-            f"changing the seeded table '{name}' (columns and keys can be added to tables "
+            f"adding columns to the seeded table '{name}' (columns can be added to tables "
             "created through POST EntityDefinitions)"
         )
     return table
@@ -433,7 +434,7 @@ def _key_attributes(table: Table, value: Any) -> tuple[str, ...]:
 
 def create_key(rt: Runtime, req: ApiRequest, key_text: str) -> ApiResponse:
     """POST EntityDefinitions(<key>)/Keys: the key is Pending until its index job is done."""
-    table = _created(rt, find_table(rt.store.tables, key_text).logical_name)
+    table = find_table(rt.store.tables, key_text)
     body = _body(req)
     schema_name = body.get("SchemaName")
     logical = custom_name(schema_name, "EntityKey")

@@ -129,6 +129,14 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 CUSTOM_TABLES = "_custom_tables"
+# System jobs (bulk delete): their asyncoperation and bulkdeleteoperation, see `systemjobs`.
+SYSTEM_JOBS = "_systemjob"
+SYSTEM_JOB_COLUMNS = (
+    "asyncoperationid TEXT PRIMARY KEY, bulkdeleteoperationid TEXT NOT NULL, name TEXT,"
+    " ownerid TEXT, statecode INTEGER, statuscode INTEGER, createdon TEXT, modifiedon TEXT,"
+    " startedon TEXT, completedon TEXT, postponeuntil TEXT, due REAL, queryset TEXT,"
+    " successcount INTEGER, failurecount INTEGER, message TEXT, versionnumber INTEGER"
+)
 
 
 class Store:
@@ -136,7 +144,9 @@ class Store:
 
     The tables are the seeded ones given to the constructor plus the tables created through the
     Web API, whose definitions live in the database itself (`_custom_tables`), so a restarted
-    sandbox with the same state dir (and a reseed) keeps them.
+    sandbox with the same state dir (and a reseed) keeps them. `created` holds every definition
+    kept there: created tables, and seeded tables that got alternate keys through the Web API
+    (only their keys are read back, the rest comes from `schema.py`).
     """
 
     def __init__(self, path: Path, clock: Clock, tables: Sequence[Table] = TABLES) -> None:
@@ -165,7 +175,17 @@ class Store:
             f"CREATE TABLE IF NOT EXISTS {CUSTOM_TABLES} (name TEXT PRIMARY KEY, definition TEXT)"
         )
         rows = self.writer.execute(f"SELECT definition FROM {CUSTOM_TABLES} ORDER BY rowid")
-        self.created = {t.logical_name: t for t in map(table_from_json, (r[0] for r in rows))}
+        static = {t.logical_name: t for t in self.static_tables}
+        self.created = {}
+        for stored in map(table_from_json, (r[0] for r in rows)):
+            if stored.created:
+                self.created[stored.logical_name] = stored
+            elif stored.logical_name in static:  # a seeded table with keys added: keep only those
+                self.created[stored.logical_name] = replace(
+                    static[stored.logical_name],
+                    alternate_keys=stored.alternate_keys,
+                    key_definitions=stored.key_definitions,
+                )
         self._set_tables()
 
     def replace(self, fresh: Path) -> None:
@@ -190,6 +210,7 @@ class Store:
         )
         conn.execute("CREATE INDEX IF NOT EXISTS _tombstone_v ON _tombstone (entity, version)")
         conn.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {SYSTEM_JOBS} ({SYSTEM_JOB_COLUMNS})")
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {CUSTOM_TABLES} (name TEXT PRIMARY KEY, definition TEXT)"
         )
@@ -218,7 +239,7 @@ class Store:
         self._store_definition(table)
 
     def change_table(self, table: Table) -> None:
-        """Replace a created table's definition, adding storage for columns it did not have."""
+        """Replace a stored table definition, adding storage for columns it did not have."""
         existing = {
             r[1] for r in self.writer.execute(f"PRAGMA table_info({q(table.logical_name)})")
         }

@@ -259,11 +259,12 @@ def test_admin_reset_reseeds_and_zeroes_engine_calls(campaign):
     assert campaign.admin.engine_calls()["total"] == 1
     assert campaign.admin.reset(profiles=80, seed=9) == {
         "profile": 80,
+        "service": 3,
         "cusProject": 20,
         "cusProjectTask": 40,
     }
     state = campaign.admin.state()
-    assert state["counts"] == {"profile": 80, "cusProject": 20, "cusProjectTask": 40}
+    assert state["counts"] == {"profile": 80, "service": 3, "cusProject": 20, "cusProjectTask": 40}
     assert state["engine_calls"]["total"] == 0
     listed = api.get(profiles_url(campaign) + "/_count").json()
     assert listed == {"count": 80}

@@ -32,6 +32,53 @@ def test_entity_definitions_filters(sandbox, api):
     assert [e["LogicalName"] for e in enum["value"]] == ["new_category"]
 
 
+def test_entity_booleans_as_clients_query_them(sandbox, api):
+    """EntityMetadata booleans and managed properties: selectable and filterable."""
+    public = get(
+        sandbox,
+        api,
+        "EntityDefinitions?$filter=IsPrivate eq false&$select=LogicalName,EntitySetName",
+    )
+    names = {e["LogicalName"]: e["EntitySetName"] for e in public["value"]}
+    assert names["contact"] == "contacts"
+    assert names["new_category"] == "new_categories"
+    assert all(set(e) == {"MetadataId", "LogicalName", "EntitySetName"} for e in public["value"])
+    standard = get(
+        sandbox,
+        api,
+        "EntityDefinitions?$select=LogicalName&$filter=IsCustomEntity eq false and "
+        "IsActivityParty eq true and IsAuditEnabled/Value eq true and IsIntersect eq false",
+    )
+    assert {e["LogicalName"] for e in standard["value"]} == {
+        "contact",
+        "account",
+        "systemuser",
+        "team",
+    }
+    custom = get(
+        sandbox,
+        api,
+        "EntityDefinitions(LogicalName='new_project')?$select=IsCustomizable,IsAuditEnabled,"
+        "IsValidForAdvancedFind,IsPrivate,IsManaged,IsValidForQueue",
+    )
+    assert custom["IsCustomizable"] == {
+        "Value": True,
+        "CanBeChanged": True,
+        "ManagedPropertyLogicalName": "iscustomizable",
+    }
+    assert custom["IsAuditEnabled"]["Value"] is False
+    assert (custom["IsValidForAdvancedFind"], custom["IsPrivate"], custom["IsManaged"]) == (
+        True,
+        False,
+        False,
+    )
+    queues = get(
+        sandbox, api, "EntityDefinitions?$select=LogicalName&$filter=IsValidForQueue/Value eq true"
+    )
+    assert {e["LogicalName"] for e in queues["value"]} >= {"acs_emailsend", "acs_emailopen"}
+    assert "contact" not in {e["LogicalName"] for e in queues["value"]}
+
+
 def test_attributes_and_casts(sandbox, api):
     one = get(
         sandbox, api, "EntityDefinitions(LogicalName='contact')/Attributes(LogicalName='lastname')"
