@@ -1,10 +1,13 @@
 """Benchmark target-dynamics365: Campaign email events into the Dataverse sandbox.
 
-    python -m bench.target_dynamics365 [--events 100000] [--contacts 5000] [--unknown 5]
+    python -m bench.target_dynamics365 [--events 100000] [--contacts 5000]
+        [--unknown-share 0.0005] [--unknown CONTACTS]
 
 N generated `email_events` records (sends ~45 %, opens ~30 %, clicks ~15 %, bounces ~10 %,
-spread over the sandbox's contacts, plus a few events of contacts that do not exist in Dynamics
-365) are piped into `target-dynamics365 --config …` against the sandbox, twice:
+spread over the sandbox's contacts; a share `--unknown-share` of them belongs to contacts that
+do not exist in Dynamics 365, by default two such events per unknown contact, e.g. a send to
+20,000 deleted contacts with `--events 20000 --unknown-share 0.9`) are piped into
+`target-dynamics365 --config …` against the sandbox, twice:
 
   1. first load: every event becomes an activity row; the unknown contacts' events are rejected
      (so the target exits non-zero, as designed);
@@ -101,9 +104,9 @@ class RunFigures:
 
 
 def generate(
-    count: int, contact_ids: list[str], unknown: int, seed: int = 7
+    count: int, contact_ids: list[str], unknown_share: float, unknown: int, seed: int = 7
 ) -> list[dict[str, Any]]:
-    """`count` email events; `unknown` contacts that do not exist get about 10 events each."""
+    """`count` email events; about `unknown_share` of them go to `unknown` missing contacts."""
     rng = random.Random(seed)
     missing = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(unknown)]
     kinds = [kind for kind, _ in MIX]
@@ -112,7 +115,7 @@ def generate(
     events = []
     for number in range(count):
         kind = rng.choices(kinds, weights)[0]
-        if missing and rng.random() < 10 * unknown / count:
+        if missing and rng.random() < unknown_share:
             contact = rng.choice(missing)
         else:
             contact = rng.choice(contact_ids)
@@ -206,10 +209,18 @@ def run_target(
     )
 
 
-def print_table(events: int, mix: Counter[str], figures: list[RunFigures]) -> None:
+def unknown_contacts(events: int, share: float) -> int:
+    """The default number of missing contacts: one per two of their events."""
+    return max(1, round(events * share / 2)) if share > 0 else 0
+
+
+def print_table(
+    events: int, mix: Counter[str], unknown_share: float, figures: list[RunFigures]
+) -> None:
     """The README table."""
     shares = ", ".join(f"{kind} {mix[kind]:,}" for kind, _ in MIX)
     print(f"\ntarget-dynamics365, {events:,} email events ({shares})")
+    print(f"share of events whose contact does not exist: {unknown_share:.4g}")
     print(
         "| run | wall s | events/s | Dataverse requests | requests/1000 events | token requests "
         "| peak RSS MB | upserted | rejected | activity rows after |"
@@ -228,7 +239,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="email events to write")
     parser.add_argument("--contacts", type=int, default=5000, help="sandbox contacts")
-    parser.add_argument("--unknown", type=int, default=5, help="contacts missing from D365")
+    parser.add_argument(
+        "--unknown-share",
+        type=float,
+        default=0.0005,
+        help="share of events whose contact is missing from D365 (0 to 1)",
+    )
+    parser.add_argument(
+        "--unknown", type=int, help="contacts missing from D365 (default: 1 per 2 of their events)"
+    )
     parser.add_argument("--json", type=Path, help="results file (default: bench/results/…)")
     args = parser.parse_args()
 
@@ -241,7 +260,10 @@ def main() -> None:
             config = target_config(sb, work)
             client = DataverseClient.from_config(json.loads(config.read_text()))
             contact_ids = [r["contactid"] for r in client.iter_values("contacts?$select=contactid")]
-            events = generate(args.events, contact_ids, args.unknown)
+            unknown = args.unknown
+            if unknown is None:
+                unknown = unknown_contacts(args.events, args.unknown_share)
+            events = generate(args.events, contact_ids, args.unknown_share, unknown)
             singer = work / "events.singer.jsonl"
             write_singer(events, singer)
             mix = Counter(e["event_type"] for e in events)
@@ -253,7 +275,7 @@ def main() -> None:
             sb.admin.session.close()
             sb.stop()
 
-    print_table(args.events, mix, figures)
+    print_table(args.events, mix, args.unknown_share, figures)
     first, rerun = figures
     print(
         f"\nidempotent: {'yes' if first.rows_after == rerun.rows_after else 'NO'} "
@@ -263,10 +285,13 @@ def main() -> None:
         f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
-    path = args.json or RESULTS / f"target_dynamics365-{args.events}.json"
+    name = f"target_dynamics365-{args.events}-unknown{args.unknown_share:g}.json"
+    path = args.json or RESULTS / name
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "events": args.events,
+        "unknown_share": args.unknown_share,
+        "unknown_contacts": unknown,
         "mix": dict(mix),
         "runs": [
             {

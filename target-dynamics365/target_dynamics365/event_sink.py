@@ -1,10 +1,13 @@
-"""The `email_events` sink: activity rows written optimistically, table by table.
+"""The `email_events` sink: activity rows of existing contacts, written table by table.
 
-No contact is read first. Each table's rows go out in chunks of up to 1000 (UpsertMultiple, or a
-`$batch` change set where the table lacks it); when Dataverse refuses a chunk because a bound
-contact does not exist, every row of that contact (in any table, for the rest of the run) is
-rejected and the rest is sent again. Other refusals blaming the content name the failing
-operation (change set) or are split in halves until the bad rows are found.
+Per batch, one read (`read_contacts`: a GET, or one `$batch` of GETs) tells which of the batch's
+contacts not seen earlier in the run exist; the run remembers both kinds. Events of missing
+contacts are rejected without a write; the others go out in chunks of up to 1000 per table
+(UpsertMultiple, or a `$batch` change set where the table lacks it). A contact deleted between
+the read and the write is still caught: when Dataverse refuses a chunk because a bound contact
+does not exist, every row of that contact is rejected and the rest is sent again. Other refusals
+blaming the content name the failing operation (change set) or are split in halves until the
+bad rows are found.
 """
 
 from __future__ import annotations
@@ -87,8 +90,9 @@ class EmailEventSink(DataverseSink):
         schema: dict,
         key_properties: Sequence[str] | None,
     ) -> None:
-        """Start with no known-missing contacts and no table checked yet."""
+        """Start with no contact known (existing or missing) and no table checked yet."""
         super().__init__(target, stream_name, schema, key_properties)
+        self.existing_contacts: set[str] = set()
         self.missing_contacts: set[str] = set()
         self._bulk_tables: set[str] | None = None
         self._bulk_lock = threading.Lock()
@@ -123,30 +127,41 @@ class EmailEventSink(DataverseSink):
     # --- writing -------------------------------------------------------------------------
 
     def write_batch(self, context: dict) -> None:
-        """Write the batch's events table by table, in chunks of up to 1000 rows."""
+        """Reject the events of missing contacts; write the others per table, 1000 a request."""
         rows: dict[str, list[EventRow]] = {}
         tables: dict[str, ActivityTable] = {}
         for event_type, table, row in self._latest_per_event(context.get("records", [])):
             tables[event_type] = table
             rows.setdefault(event_type, []).append(row)
+        self.check_contacts(rows)
         if self.dry_run:
             self.preview(tables, rows)
             return
         for event_type, table_rows in rows.items():
-            for chunk in chunks(table_rows, MAX_TARGETS):
+            for chunk in chunks(self._without_missing_contacts(table_rows), MAX_TARGETS):
                 self.send(tables[event_type], chunk)
+
+    def check_contacts(self, rows: dict[str, list[EventRow]]) -> None:
+        """Find which of the batch's contacts exist, with one read; remember them for the run.
+
+        Contacts found or found missing earlier in the run are not read again.
+        """
+        batch = {row.contact_id for table_rows in rows.values() for row in table_rows}
+        unseen = sorted(batch - self.existing_contacts - self.missing_contacts)
+        if not unseen:
+            return
+        found = self.read_contacts(unseen)
+        for contact_id in unseen:
+            known = self.existing_contacts if contact_id in found else self.missing_contacts
+            known.add(contact_id)
 
     def preview(self, tables: dict[str, ActivityTable], rows: dict[str, list[EventRow]]) -> None:
         """Dry run: count what `write_batch` would create, update and reject, by reading only.
 
-        One bulk read of the batch's contacts finds those that do not exist (a real run learns
-        it from the refusal); a read of each table by `acs_eventid` tells rows that would be
-        created from rows already there. Refusals of a row's content cannot be foreseen.
+        The contacts are known (`check_contacts`); a read of each table by `acs_eventid` tells
+        rows that would be created from rows already there. Refusals of a row's content cannot
+        be foreseen.
         """
-        contact_ids = sorted({row.contact_id for table_rows in rows.values() for row in table_rows})
-        unknown = [c for c in contact_ids if c not in self.missing_contacts]
-        found = self.read_contacts(unknown)
-        self.missing_contacts.update(c for c in unknown if c not in found)
         for event_type, table_rows in rows.items():
             table = tables[event_type]
             self.supports_upsert_multiple(table)  # logs the tables a real run writes by $batch
@@ -197,6 +212,7 @@ class EmailEventSink(DataverseSink):
                     raise
                 contact = missing_contact(exc)
                 if contact is not None and any(row.contact_id == contact for row in pending):
+                    self.existing_contacts.discard(contact)  # deleted since it was read
                     self.missing_contacts.add(contact)
                     continue
                 index = exc.index if isinstance(exc, ChangeSetError) else None
