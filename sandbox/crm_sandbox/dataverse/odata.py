@@ -137,19 +137,26 @@ def parse_orderby(table: Table, value: str | None) -> list[OrderKey]:
 
 # --- $filter ----------------------------------------------------------------------------------
 
-_ALIAS = re.compile(r"@[A-Za-z_]\w*")
+#: A string literal (`''` escapes a quote), matched so that an `@` inside it is left alone, or
+#: a parameter alias.
+_LITERAL_OR_ALIAS = re.compile(r"'(?:[^']|'')*'|@[A-Za-z_]\w*")
 
 
 def substitute_aliases(text: str, params: Mapping[str, str]) -> str:
-    """Replace parameter aliases (`@p1`) by their values from the query string."""
+    """Replace parameter aliases (`@p1`) by their values from the query string.
+
+    An `@` inside a string literal (`emailaddress1 eq 'a@example.com'`) is no alias.
+    """
 
     def value(match: re.Match[str]) -> str:
-        name = match.group(0)
-        if name not in params:
-            raise DataverseError(400, BAD_REQUEST, f"The parameter alias '{name}' is not defined.")
-        return params[name]
+        token = match.group(0)
+        if token.startswith("'"):
+            return token
+        if token not in params:
+            raise DataverseError(400, BAD_REQUEST, f"The parameter alias '{token}' is not defined.")
+        return params[token]
 
-    return _ALIAS.sub(value, text) if "@" in text else text
+    return _LITERAL_OR_ALIAS.sub(value, text) if "@" in text else text
 
 
 def _unterminated(text: str) -> bool:

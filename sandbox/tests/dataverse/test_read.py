@@ -107,6 +107,32 @@ def test_filter_literals(sandbox, api):
         assert row["_parentcustomerid_value"]
 
 
+def test_an_at_sign_in_a_string_literal_is_no_parameter_alias(sandbox, api):
+    """`emailaddress1 eq 'a@example.com'` filters on the address; `@p` unquoted is an alias."""
+    email = next(
+        r["emailaddress1"]
+        for r in api.get(url(sandbox, "contacts"), params={"$select": "emailaddress1"}).json()[
+            "value"
+        ]
+        if r["emailaddress1"]
+    )
+    literal = email.replace("'", "''")
+    by_literal = api.get(
+        url(sandbox, "contacts"),
+        params={"$select": "emailaddress1", "$filter": f"emailaddress1 eq '{literal}'"},
+    )
+    assert by_literal.status_code == 200, by_literal.text
+    assert [r["emailaddress1"] for r in by_literal.json()["value"]] == [email]
+    by_alias = api.get(
+        url(sandbox, "contacts"),
+        params={"$select": "emailaddress1", "$filter": "emailaddress1 eq @p", "@p": f"'{literal}'"},
+    )
+    assert by_alias.json()["value"] == by_literal.json()["value"]
+    undefined = api.get(url(sandbox, "contacts"), params={"$filter": "emailaddress1 eq @q"})
+    assert undefined.status_code == 400
+    assert "'@q' is not defined" in undefined.json()["error"]["message"]
+
+
 def test_long_or_chain_of_ids(sandbox, api):
     """A bulk read by id (`contactid eq … or …`, 300 terms) is answered, not a server error."""
     ids = [r["contactid"] for r in api.get(url(sandbox, "contacts")).json()["value"]][:300]
