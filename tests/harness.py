@@ -39,6 +39,8 @@ ENVIRONMENT = "test"
 REJECTS_FILE = "rejects.jsonl"
 SUMMARY_FILE = "rejects.summary.json"
 D365_REJECTS_FILE = "d365-rejects.jsonl"  # target-dynamics365's
+#: Meltano runs as the Makefile and the README's commands run it: its run files hold secrets.
+PRIVATE_UMASK = 0o077
 
 
 @dataclass
@@ -123,6 +125,7 @@ class MeltanoProject:
             self.command(*args),
             cwd=REPO_ROOT,
             env=self.env(env),
+            umask=PRIVATE_UMASK,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -138,6 +141,10 @@ class MeltanoProject:
             msg = f"meltano install failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
             raise RuntimeError(msg)
         return time.monotonic() - started
+
+    def run_files(self) -> list[Path]:
+        """The plugin config files Meltano left under its run directory (a killed run's)."""
+        return sorted((self.sys_dir / "run").glob("*/*.json"))
 
     def state(self, state_id: str) -> dict[str, Any]:
         """The merged (complete + partial) state Meltano would hand the next run."""
@@ -234,6 +241,7 @@ class Pipeline:
             self.project.command(*args),
             cwd=REPO_ROOT,
             env=self.project.env(env),
+            umask=PRIVATE_UMASK,
             stdout=running.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -307,11 +315,15 @@ class RunningPipeline:
                 raise AssertionError(msg)
             time.sleep(0.05)
 
-    def kill(self) -> RunResult:
-        """SIGKILL the whole process group: no clean-up, no final state message."""
+    def kill(self, signum: int = signal.SIGKILL) -> RunResult:
+        """Signal the whole process group (as a dying machine or an orchestrator) and wait.
+
+        SIGKILL: no clean-up, no final state message. SIGTERM: what an orchestrator stopping
+        the task sends to Meltano, the tap and the loader alike.
+        """
         proc = self._process()
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signum)
         return self.wait()
 
     def wait(self, timeout: float = 300) -> RunResult:

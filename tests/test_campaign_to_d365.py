@@ -9,6 +9,7 @@ the way; events come from the I/O Events journal.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -153,6 +154,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
     d365: DataverseReader,
     meltano_project: MeltanoProject,
 ) -> None:
+    """kill -9 of the whole process group half-way: the next run reads on from the checkpoint."""
     sb = campaign_sandbox
     linked, _ = linked_contacts(sb, d365)
     sends = [simulate_send(sb, f"DM{200 + n}", linked, seed=n) for n in range(4)]
@@ -168,7 +170,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
         return sum(timelines(d365)[0].values())
 
     running = events_pipeline.start("killed", extra_env=env)
-    running.wait_for(written, 60, "activities")
+    running.wait_for(written, total // 2, "activities")
     killed = running.kill()
     assert killed.returncode != 0
     partial = written()
@@ -179,9 +181,12 @@ def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
     sb.admin.clear_faults()
     sb.campaign.admin.clear_requests()
     # The killed job is still marked running in Meltano's database, hence --force.
-    events_pipeline.run("resumed", extra_env=env, extra_args=["--force"]).check()
+    resumed = events_pipeline.run("resumed", extra_env=env, extra_args=["--force"]).check()
     counts, rows = timelines(d365)
     assert counts == expected(sends, linked)
     assert len(rows) == total == len({row["acs_eventid"] for row in rows})
+    read_again = re.search(r"Summary email_events: upserted (\d+)", resumed.output)
+    assert read_again, resumed.output[-2000:]
+    assert int(read_again.group(1)) < total, "the resumed run read every event again"
     journal_reads = [r for r in sb.campaign.admin.requests() if r.get("app") == "events"]
     assert "since=" in (journal_reads[0]["query"] or ""), "the resumed run restarted the journal"

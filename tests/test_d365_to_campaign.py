@@ -9,15 +9,17 @@ the stream maps in meltano.yml.
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from typing import Any
 
+import pytest
 from crm_sandbox.testing import Sandbox
 
 from tests.campaign_reader import CampaignReader
 from tests.conftest import CAMPAIGN_CONTACTS
 from tests.dataverse_reader import DataverseReader
-from tests.harness import Pipeline
+from tests.harness import MeltanoProject, Pipeline
 
 CONTACT_COLUMNS = (
     "contactid,firstname,lastname,emailaddress1,birthdate,gendercode,donotbulkemail,donotemail,"
@@ -301,32 +303,54 @@ def test_rerun_without_changes_makes_no_write_call(
     assert_in_step(d365, campaign)
 
 
-def test_killed_run_resumes_without_duplicate_profiles(
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_stopped_run_resumes_from_its_checkpoint_without_loss_or_duplicates(
     campaign_pipeline: Pipeline,
     campaign_sandbox: Sandbox,
     d365: DataverseReader,
     campaign: CampaignReader,
+    meltano_project: MeltanoProject,
+    signum: int,
 ) -> None:
+    """The whole `meltano run` process group stopped half-way, as a machine dies (SIGKILL) or
+    an orchestrator stops the task (SIGTERM): Meltano holds the last checkpoint, the next run
+    reads on from it, and every contact ends in Campaign exactly once.
+
+    A checkpoint past unwritten records (SIGTERM, singer-sdk's own handler) loses them: the
+    resumed run starts after them and they never reach Campaign.
+    """
     engine = campaign_sandbox.campaign.admin
     contacts = contacts_of(d365)
     synced_before = {p.get("externalId") for p in campaign.records("profile")} & set(contacts)
     to_create = len(contacts) - len(synced_before)
     engine.add_fault("latency", count=None, latency_ms=40, path="profile", method="POST")
-    running = campaign_pipeline.start("killed")
-    running.wait_for(
-        lambda: int(engine.engine_calls()["insert"]), 100, "profiles created", timeout=240
-    )
-    killed = running.kill()
-    assert killed.returncode == -9
-    at_kill = int(engine.engine_calls()["insert"])
-    assert at_kill < to_create, "the run finished before it could be killed"
+    small_batches = {
+        "TAP_DYNAMICS365_PAGE_SIZE": "50",
+        "TARGET_ADOBE_CAMPAIGN_BATCH_SIZE_ROWS": "50",
+    }
+    running = campaign_pipeline.start("stopped", extra_env=small_batches)
+    half = to_create // 2
+    running.wait_for(lambda: int(engine.engine_calls()["insert"]), half, "profiles", timeout=240)
+    stopped = running.kill(signum)
+    assert stopped.returncode != 0, "a stopped run must not report success"
+    at_stop = int(engine.engine_calls()["insert"])
+    assert at_stop < to_create, "the run finished before it could be stopped"
+    state = meltano_project.state(campaign_pipeline.state_id)
+    assert state.get("singer_state", {}).get("bookmarks", {}).get("contact"), state
+    left = meltano_project.run_files()  # the plugins' configs, secrets included
+    if signum == signal.SIGKILL:
+        assert left, "a killed run leaves its run files: nothing to check"
+    assert {f.name: oct(f.stat().st_mode & 0o777) for f in left if f.stat().st_mode & 0o077} == {}
     engine.clear_faults()
 
-    # The killed job is still marked running in Meltano's database, hence --force.
-    resumed = campaign_pipeline.run("resumed", extra_args=["--force"]).check()
+    # Meltano still marks the stopped job as running, hence --force.
+    resumed = campaign_pipeline.run("resumed", extra_env=small_batches, extra_args=["--force"])
+    resumed.check()
 
-    assert_in_step(d365, campaign)  # includes: no CRM id on two profiles
-    # What the killed run created (even a create in flight at the kill) is found by key and
+    read_again = sum(resumed.summary["streams"]["contact"].values())
+    assert read_again < len(contacts), "the resumed run read every contact again"
+    assert_in_step(d365, campaign)  # every contact in Campaign, no CRM id on two profiles
+    # What the stopped run created (even a create in flight at the stop) is found by key and
     # not created again: the two runs' profile inserts add up to exactly the missing contacts.
     inserts = engine.engine_calls()["by_resource"]["profile"]["insert"]
     assert inserts == to_create
