@@ -1,11 +1,12 @@
 """Connection checks against Adobe Campaign: `tap-adobe-campaign-check` and reusable steps.
 
     tap-adobe-campaign-check --config config.json [--json]
-    tap-adobe-campaign-check --config ENV [--json]        # TAP_ADOBE_CAMPAIGN_* (Meltano)
+    tap-adobe-campaign-check [--config ENV] [--json]      # TAP_ADOBE_CAMPAIGN_* (Meltano)
 
 Each step runs timed and isolated (an exception becomes a failed result, never escapes) and is
 reported as one line `ok|FAIL <step>: <detail> (<ms> ms)`. Exit status: 0 when every step is
-ok, 1 otherwise, 2 on a config error. Steps: token (IMS), metadata (the profile resource's
+ok, 1 otherwise, 2 on a config error (one line, `<plugin>: config error: ...`, before any
+request). Steps: token (IMS), metadata (the profile resource's
 `resourceType`), page (the first page of profiles), plus journal (one event, when
 `events_journal_url` is set) and sftp (the export folder's listing, when `sftp_host` is set).
 target-adobe-campaign builds its check from the same steps and `run_checks` / `print_report`.
@@ -26,10 +27,10 @@ from http import HTTPStatus
 from pathlib import Path
 
 from singer_sdk.configuration._dict_config import parse_environment_config
-from singer_sdk.exceptions import ConfigValidationError
 
 from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.optout_export import is_export_file
+from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
 
 if t.TYPE_CHECKING:
@@ -215,9 +216,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--config",
         action="append",
-        required=True,
         help="tap-adobe-campaign settings file, or ENV for TAP_ADOBE_CAMPAIGN_* variables "
-        "(repeatable, later ones win)",
+        "(repeatable, later ones win; default: ENV)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     return parser.parse_args(argv)
@@ -230,13 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         tap = TapAdobeCampaign(
-            config=cli_config(TapAdobeCampaign, args.config),
+            config=cli_config(TapAdobeCampaign, args.config or ["ENV"]),
             parse_env_config=False,
             validate_config=True,
             setup_mapper=False,
         )
-    except ConfigValidationError as exc:
-        print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)
+    except ConfigError as exc:
+        exc.show()
         return 2
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the config: {exc}", file=sys.stderr)

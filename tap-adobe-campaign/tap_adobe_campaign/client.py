@@ -4,10 +4,11 @@
 IMS auth, the gateway headers, error parsing and the retry policy exist once.
 
 Retries: 429 (honouring `Retry-After`), 502/503/504 and connection errors are retried with
-backoff. A POST is different, because Campaign has no idempotent create: it is retried only
-when the request certainly was not executed (429, or no connection was made). After an
-ambiguous failure (timeout, 5xx, connection reset) `AmbiguousWriteError` is raised, and the
-caller must look the record up by its key before creating it again.
+backoff, for at most `max_retry_seconds` per request. A POST is different, because Campaign
+has no idempotent create: it is retried only when the request certainly was not executed
+(429, or no connection was made). After an ambiguous failure (timeout, 5xx, connection
+reset) `AmbiguousWriteError` is raised, and the caller must look the record up by its key
+before creating it again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import time
 import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -35,6 +37,8 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
 
 DEFAULT_API_BASE_URL = "https://mc.adobe.io"
+#: Default time budget of one request's retries (Campaign's TPS limit answers 429 too).
+DEFAULT_MAX_RETRY_SECONDS = 900
 #: Rows per page when a whole resource is read (Campaign's default is 25).
 DEFAULT_LINE_COUNT = 1000
 #: Sent with every request, as in Adobe's samples and SDK.
@@ -164,15 +168,31 @@ def never_sent(exc: BaseException) -> bool:
     return False
 
 
+def wait_reason(exception: BaseException | None) -> str:
+    """Why a retry waits: the server's `Retry-After`, or exponential backoff."""
+    retry_after = getattr(exception, "retry_after", None)
+    return f"Retry-After: {retry_after:g}" if retry_after is not None else "backoff"
+
+
+class RetryBudgetExceededError(FatalAPIError):
+    """Retrying a request any longer would exceed `max_retry_seconds`."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When to retry and how long to wait: one policy for streams and direct client calls.
 
-    A `Retry-After` header is honoured as given; otherwise the wait grows exponentially
-    (`base` * 2**n, capped at `cap` seconds, with jitter).
+    A request is retried for up to `max_retry_seconds`, counted from its first attempt. A
+    `Retry-After` header is honoured as given, never shortened; otherwise the wait grows
+    exponentially (`base` * 2**n, capped at `cap` seconds, with jitter). When the next wait
+    would end past the budget, the request fails at once with `RetryBudgetExceededError`
+    instead of sleeping past the budget or retrying before the server allows (backoff's own
+    `max_time` would shorten that last wait). `max_retries`, when set, also caps the number
+    of retries.
     """
 
-    max_retries: int = 8
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    max_retries: int | None = None
     base: float = 1.0
     cap: float = 60.0
 
@@ -190,12 +210,14 @@ class RetryPolicy:
         """TLS verification errors are `ConnectionError`s too, but retrying cannot fix them."""
         return isinstance(exception, requests.exceptions.SSLError)
 
-    def max_tries(self) -> int:
-        """Return the number of attempts in total, the first one included."""
-        return self.max_retries + 1
+    @property
+    def max_tries(self) -> int | None:
+        """Return the number of attempts in total (None: only the time budget limits them)."""
+        return None if self.max_retries is None else self.max_retries + 1
 
     def wait_generator(self) -> Generator[float, Exception | None, None]:
         """Yield waits for `backoff`, which sends in each failure (primed with None)."""
+        started = time.monotonic()
         attempt = 0
         exception = yield 0.0
         while True:
@@ -204,8 +226,29 @@ class RetryPolicy:
                 wait = retry_after
             else:
                 wait = min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)
+            spent = time.monotonic() - started
+            if spent + wait > self.max_retry_seconds:
+                msg = (
+                    f"gave up after {spent:.0f} s of retries: waiting {wait:.0f} s more "
+                    f"({wait_reason(exception)}) would exceed max_retry_seconds="
+                    f"{self.max_retry_seconds:g}; last error: {exception}"
+                )
+                raise RetryBudgetExceededError(msg) from exception
             attempt += 1
             exception = yield wait
+
+    def log_wait(self, logger: logging.Logger, details: Details) -> None:
+        """Log one line per wait: how long, why, the budget used, and the failure."""
+        exception = details.get("exception")
+        logger.warning(
+            "Retrying in %.1f s (%s; attempt %d failed; %.0f of max_retry_seconds=%g used): %s",
+            details["wait"],
+            wait_reason(exception),
+            details["tries"],
+            details["elapsed"],
+            self.max_retry_seconds,
+            exception,
+        )
 
     @staticmethod
     def validate(response: requests.Response) -> None:
@@ -265,7 +308,8 @@ class CampaignClient:
         api_base_url: str = DEFAULT_API_BASE_URL,
         ca_bundle: str | None = None,
         timeout: float = 300,
-        max_retries: int = 8,
+        max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+        max_retries: int | None = None,
         pool_size: int = 10,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -274,7 +318,7 @@ class CampaignClient:
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.api_url))
         self._api_path = urlsplit(self.api_url).path
         self.timeout = timeout
-        self.retry = RetryPolicy(max_retries=max_retries)
+        self.retry = RetryPolicy(max_retry_seconds=max_retry_seconds, max_retries=max_retries)
         self.logger = logger or logging.getLogger(__name__)
         self.session = requests.Session()
         self.session.headers.update(CAMPAIGN_HEADERS)
@@ -312,7 +356,8 @@ class CampaignClient:
             api_base_url=config.get("api_base_url") or DEFAULT_API_BASE_URL,
             ca_bundle=config.get("ca_bundle"),
             timeout=config.get("request_timeout", 300),
-            max_retries=config.get("max_retries", 8),
+            max_retry_seconds=config.get("max_retry_seconds", DEFAULT_MAX_RETRY_SECONDS),
+            max_retries=config.get("max_retries"),
             pool_size=max(10, config.get("max_concurrency", 4)),
             logger=logger,
         )
@@ -337,11 +382,8 @@ class CampaignClient:
         return url
 
     def log_backoff(self, details: Details) -> None:
-        """Log a retry with its reason and wait."""
-        exc = details.get("exception")
-        self.logger.warning(
-            "Retrying in %.1f s (attempt %d failed): %s", details["wait"], details["tries"], exc
-        )
+        """Log a retry with its wait, its reason and the budget used."""
+        self.retry.log_wait(self.logger, details)
 
     # --- requests -------------------------------------------------------------------------
 

@@ -17,11 +17,11 @@ from http import HTTPStatus
 from urllib.parse import urljoin
 
 import msgspec
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_adobe_campaign.events import EMAIL_EVENT_SCHEMA, EventFilter, Skipped, to_record
+from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.streams import ClientStream
 
 if t.TYPE_CHECKING:
@@ -51,18 +51,16 @@ def missing_journal_settings(config: t.Mapping[str, t.Any]) -> list[str]:
     return [name for name in REQUIRED_SETTINGS if not config.get(name)]
 
 
-def check_journal_settings(config: t.Mapping[str, t.Any]) -> None:
-    """Raise a config error naming the journal settings email_events lacks."""
+def journal_setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Name the journal settings a selected email_events lacks (none: an empty list)."""
     missing = missing_journal_settings(config)
-    if missing:
-        msg = f"email_events is selected but {' and '.join(missing)} not set"
-        raise ConfigValidationError(
-            msg,
-            errors=[
-                f"{msg}: copy the journaling URL of the event registration and the IMS "
-                "organization id from Adobe Developer Console, or deselect email_events"
-            ],
-        )
+    if not missing:
+        return []
+    return [
+        f"email_events is selected but {' and '.join(missing)} not set: copy the journaling "
+        "URL of the event registration and the IMS organization id from Adobe Developer "
+        "Console, or deselect email_events"
+    ]
 
 
 class JournalPaginator(BaseHATEOASPaginator):
@@ -171,7 +169,8 @@ class EmailEventsStream(ClientStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the journal from the bookmark to its end (204)."""
-        check_journal_settings(self.config)
+        if errors := journal_setting_errors(self.config):
+            raise ConfigError(self.tap_name, errors)
         self._context = context
         self.skipped = Skipped()
         yield from super().get_records(context)

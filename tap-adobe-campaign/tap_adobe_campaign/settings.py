@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import typing as t
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
 from tap_adobe_campaign.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES
-from tap_adobe_campaign.client import DEFAULT_API_BASE_URL
+from tap_adobe_campaign.client import DEFAULT_API_BASE_URL, DEFAULT_MAX_RETRY_SECONDS
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,20 +67,34 @@ CONNECTION_SETTINGS = th.PropertiesList(
         description="HTTP request timeout in seconds",
     ),
     th.Property(
+        "max_retry_seconds",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_MAX_RETRY_SECONDS,
+        description="Time budget in seconds for retrying one request after 429 (each "
+        "Retry-After honoured in full), 502/503/504 or a connection error, counted from its "
+        "first attempt; a wait that would end past it fails the request at once. A create "
+        "(POST) is never re-sent blindly",
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType(minimum=0),
-        default=8,
-        description="Retries of a request after 429 (honouring Retry-After), 502/503/504 or "
-        "a connection error; a create (POST) is never re-sent blindly",
+        description="Optional cap on the number of retries of one request (0: no retry); "
+        "unset: only max_retry_seconds limits them",
     ),
 )
 
 
 def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
-    """Rules JSON Schema cannot express clearly: real endpoints must be https."""
-    errors = []
+    """Rules JSON Schema cannot express clearly: credentials set, endpoints https, CA file."""
+    errors = [
+        f"{key} must not be empty"
+        for key in ("organization", "client_id", "client_secret")
+        if config.get(key) == ""
+    ]
     for key, default in (("ims_url", DEFAULT_IMS_URL), ("api_base_url", DEFAULT_API_BASE_URL)):
         value = config.get(key) or default
         if urlsplit(value).scheme != "https":
             errors.append(f"{key} must be an https:// URL, got '{value}'")
+    if config.get("ca_bundle") and not Path(config["ca_bundle"]).is_file():
+        errors.append(f"ca_bundle must be a CA bundle file, got '{config['ca_bundle']}'")
     return errors

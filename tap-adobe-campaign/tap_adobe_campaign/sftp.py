@@ -5,7 +5,7 @@ unknown or different key is refused, there is no trust on first use, and the use
 `~/.ssh/known_hosts`, SSH agent and key files are never consulted.
 
 Transient failures (connection refused/reset, timeouts, a dropped session) are retried with
-the REST client's backoff policy (`max_retries`, exponential waits with jitter); every retry
+the REST client's backoff policy (`max_retry_seconds`, exponential waits with jitter); every retry
 opens a new connection, and an interrupted download goes on from the bytes it already has.
 A refused host key, refused credentials or a missing directory fail at once.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import backoff
 import paramiko
 
-from tap_adobe_campaign.client import RetryPolicy
+from tap_adobe_campaign.client import DEFAULT_MAX_RETRY_SECONDS, RetryPolicy
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -93,11 +93,12 @@ class SFTPSettings:
     private_key: paramiko.PKey | None = field(default=None, repr=False)
     directory: str = DEFAULT_EXPORTS_DIR
     timeout: float = 300
-    max_retries: int = 8
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    max_retries: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> SFTPSettings:
-        """Read `sftp_*`, `opt_out_exports_dir`, `request_timeout` and `max_retries`."""
+        """Read `sftp_*`, `opt_out_exports_dir`, `request_timeout` and the retry budget."""
         private_key = config.get("sftp_private_key")
         return cls(
             host=config["sftp_host"],
@@ -108,7 +109,8 @@ class SFTPSettings:
             private_key=parse_private_key(private_key) if private_key else None,
             directory=(config.get("opt_out_exports_dir") or DEFAULT_EXPORTS_DIR).rstrip("/"),
             timeout=float(config.get("request_timeout", 300)),
-            max_retries=int(config.get("max_retries", 8)),
+            max_retry_seconds=float(config.get("max_retry_seconds", DEFAULT_MAX_RETRY_SECONDS)),
+            max_retries=config.get("max_retries"),
         )
 
     @property
@@ -203,12 +205,14 @@ class ExportFolder:
         opener: Callable[[SFTPSettings], paramiko.SFTPClient] = connect,
         policy: RetryPolicy | None = None,
     ) -> None:
-        """Use `opener` to connect (tests pass a fake); `policy` defaults to `max_retries`."""
+        """Use `opener` to connect (tests pass a fake); `policy` defaults to the settings'."""
         self.settings = settings
         self.logger = logger or logging.getLogger(__name__)
         self._opener = opener
         self._sftp: paramiko.SFTPClient | None = None
-        self.policy = policy or RetryPolicy(max_retries=settings.max_retries)
+        self.policy = policy or RetryPolicy(
+            max_retry_seconds=settings.max_retry_seconds, max_retries=settings.max_retries
+        )
 
     def __enter__(self) -> ExportFolder:
         return self

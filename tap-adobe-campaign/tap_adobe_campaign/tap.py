@@ -8,12 +8,13 @@ from functools import cached_property
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from tap_adobe_campaign.client import CampaignClient
-from tap_adobe_campaign.journal import EmailEventsStream, check_journal_settings
+from tap_adobe_campaign.journal import EmailEventsStream, journal_setting_errors
 from tap_adobe_campaign.optouts import OptOutsStream
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
+from tap_adobe_campaign.settings_check import STRICT_SETTINGS, ConfigError, validate_settings
 from tap_adobe_campaign.streams import ProfilesStream
 from tap_adobe_campaign.tap_settings import (
     EVENT_SETTINGS,
@@ -34,6 +35,7 @@ class TapAdobeCampaign(Tap):
         *PROFILE_SETTINGS,
         *EVENT_SETTINGS,
         *OPT_OUT_SETTINGS,
+        STRICT_SETTINGS,
     ).to_dict()
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
@@ -45,16 +47,22 @@ class TapAdobeCampaign(Tap):
         super().__init__(*args, validate_config=validate_config, **kwargs)
         entry = self.input_catalog.get_stream("email_events") if self.input_catalog else None
         selected = entry is not None and entry.metadata.resolve_selection().get((), False)
-        if validate_config and selected:
-            check_journal_settings(self.config)
+        if validate_config and selected and (errors := journal_setting_errors(self.config)):
+            raise ConfigError(self.name, errors)
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate against the schema, plus the https rule."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        errors += connection_errors(self.config) + tap_errors(self.config)
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        return errors
+        """Validate against the schema, plus the rules JSON Schema cannot express clearly.
+
+        Runs in every mode before any request; a problem raises `ConfigError`, shown as one
+        line with exit status 2. (Discovery needs no settings: it only logs problems.)
+        """
+        return validate_settings(
+            self,
+            super()._validate_config,
+            lambda config: connection_errors(config) + tap_errors(config),
+            raise_errors=raise_errors,
+        )
 
     @cached_property
     def client(self) -> CampaignClient:

@@ -15,6 +15,7 @@ from tap_adobe_campaign.client import (
     CampaignClient,
     RecordRefusedError,
     RetriableCampaignError,
+    RetryBudgetExceededError,
 )
 
 from .conftest import connection, gateway_requests
@@ -101,6 +102,15 @@ def test_429_is_retried_after_retry_after(campaign: RunningCampaign, caplog) -> 
     first, second = gateway_requests(campaign)
     assert (first["status"], second["status"]) == (429, 200)
     assert second["time"] - first["time"] >= 1.0
+
+
+def test_a_retry_after_longer_than_the_time_budget_fails_at_once(campaign) -> None:
+    client = make_client(campaign, max_retries=None, max_retry_seconds=3)
+    campaign.admin.inject_429(retry_after=5)
+    with pytest.raises(RetryBudgetExceededError, match=r"waiting 5 s more \(Retry-After: 5\)"):
+        client.get_json(PROFILES)
+    # not retried before the server allows, nor slept past the budget
+    assert [r["status"] for r in gateway_requests(campaign)] == [429]
 
 
 def test_gets_give_up_after_max_retries(campaign: RunningCampaign) -> None:

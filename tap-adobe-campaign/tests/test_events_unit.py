@@ -6,8 +6,8 @@ import json
 import logging
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.events import EventFilter, Skipped, to_record
+from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .fakes import FakeAdapter, query
@@ -226,7 +226,7 @@ def test_throttling_is_retried_after_retry_after(capsys, caplog) -> None:
 def test_a_selected_email_events_without_journal_settings_is_a_config_error() -> None:
     config = {k: v for k, v in CONFIG.items() if k not in {"events_journal_url", "ims_org_id"}}
     tap = TapAdobeCampaign(config=config)
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         list(tap.streams["email_events"].get_records(None))
     assert "events_journal_url and ims_org_id not set" in info.value.errors[0]
 
@@ -234,7 +234,7 @@ def test_a_selected_email_events_without_journal_settings_is_a_config_error() ->
 def test_a_catalog_selecting_email_events_without_its_settings_fails_at_start_up() -> None:
     config = {k: v for k, v in CONFIG.items() if k != "ims_org_id"}
     catalog = TapAdobeCampaign(config=config).catalog_dict  # discovery needs no journal
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TapAdobeCampaign(config=config, catalog=catalog)
     assert "email_events is selected but ims_org_id not set" in info.value.errors[0]
     for stream in catalog["streams"]:
@@ -246,7 +246,7 @@ def test_a_catalog_selecting_email_events_without_its_settings_fails_at_start_up
 
 def test_the_journal_url_must_be_https() -> None:
     config = {**CONFIG, "events_journal_url": "http://events.test/x"}
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TapAdobeCampaign(config=config)
     assert "events_journal_url must be an https:// URL, got 'http://events.test/x'" in (
         info.value.errors

@@ -9,7 +9,6 @@ import logging
 
 import paramiko
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.client import RetryPolicy
 from tap_adobe_campaign.optout_export import (
     ExportFormatError,
@@ -19,6 +18,7 @@ from tap_adobe_campaign.optout_export import (
     position,
     read_export,
 )
+from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.sftp import (
     ExportFolder,
     HostKeyError,
@@ -348,7 +348,7 @@ def test_keys_parse_and_known_hosts_names_carry_the_port() -> None:
     ],
 )
 def test_config_errors_name_the_setting(config: dict, message: str) -> None:
-    with pytest.raises(ConfigValidationError) as raised:
+    with pytest.raises(ConfigError) as raised:
         TapAdobeCampaign(config={**SFTP_CONFIG, **config})
     assert any(message in error for error in raised.value.errors), raised.value.errors
 

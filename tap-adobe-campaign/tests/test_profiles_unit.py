@@ -6,7 +6,7 @@ import json
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
+from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .fakes import FakeAdapter, query
@@ -74,6 +74,6 @@ def test_without_the_filter_older_rows_are_skipped_client_side(capsys) -> None:
 
 
 def test_filter_and_parameter_go_together() -> None:
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TapAdobeCampaign(config={**CONFIG, "modified_since_filter": "byLastModified"})
     assert "set both" in info.value.errors[-1]

@@ -1,11 +1,12 @@
 """Connection checks against Dataverse: `tap-dynamics365-check` and reusable steps.
 
     tap-dynamics365-check --config config.json [--json]
-    tap-dynamics365-check --config ENV [--json]        # TAP_DYNAMICS365_* (Meltano)
+    tap-dynamics365-check [--config ENV] [--json]      # TAP_DYNAMICS365_* (Meltano)
 
 Each step runs timed and isolated (an exception becomes a failed result, never escapes) and is
 reported as one line `ok|FAIL <step>: <detail> (<ms> ms)`. Exit status: 0 when every step is
-ok, 1 otherwise, 2 on a config error. target-dynamics365 builds its check from the same steps
+ok, 1 otherwise, 2 on a config error (one line, `<plugin>: config error: ...`, before any
+request). target-dynamics365 builds its check from the same steps
 (`token_step`, `metadata_step`, `page_step`) and `run_checks` / `print_report`.
 """
 
@@ -20,7 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from singer_sdk.configuration._dict_config import parse_environment_config
-from singer_sdk.exceptions import ConfigValidationError
 
 from tap_dynamics365.metadata import (
     TABLE_PROPERTIES,
@@ -29,6 +29,7 @@ from tap_dynamics365.metadata import (
     list_tables,
     select_tables,
 )
+from tap_dynamics365.settings_check import ConfigError
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -232,9 +233,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--config",
         action="append",
-        required=True,
         help="tap-dynamics365 settings file, or ENV for TAP_DYNAMICS365_* variables "
-        "(repeatable, later ones win)",
+        "(repeatable, later ones win; default: ENV)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     return parser.parse_args(argv)
@@ -248,13 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # setup_mapper=False: no catalog, so no discovery of every table.
         tap = TapDynamics365(
-            config=cli_config(TapDynamics365, args.config),
+            config=cli_config(TapDynamics365, args.config or ["ENV"]),
             parse_env_config=False,
             validate_config=True,
             setup_mapper=False,
         )
-    except ConfigValidationError as exc:
-        print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)
+    except ConfigError as exc:
+        exc.show()
         return 2
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the config: {exc}", file=sys.stderr)

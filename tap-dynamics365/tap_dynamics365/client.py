@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import time
 import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import backoff
@@ -30,8 +33,15 @@ if t.TYPE_CHECKING:
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_API_VERSION = "v9.2"
+#: Default time budget of one request's retries: Dataverse's throttling windows are 5 minutes.
+DEFAULT_MAX_RETRY_SECONDS = 900
 EXPIRED_VERSION_STAMP = "0x80044352"  # delta token older than ExpireChangeTrackingInDays
 
+#: A tenant id (GUID) or one tenant's domain name (not `common` or `organizations`).
+_TENANT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
 #: Sent with every request, as Microsoft's Web API samples do.
 ODATA_HEADERS = {
     "Accept": "application/json",
@@ -100,17 +110,32 @@ def parse_error(response: requests.Response) -> tuple[str, str]:
     return body.code, body.message
 
 
+def wait_reason(exception: BaseException | None) -> str:
+    """Why a retry waits: the server's `Retry-After`, or exponential backoff."""
+    retry_after = getattr(exception, "retry_after", None)
+    return f"Retry-After: {retry_after:g}" if retry_after is not None else "backoff"
+
+
+class RetryBudgetExceededError(FatalAPIError):
+    """Retrying a request any longer would exceed `max_retry_seconds`."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When to retry and how long to wait: one policy for streams and direct client calls.
 
     Retries 429 and 5xx responses (plus connection errors and timeouts, but not TLS
-    verification failures) up to `max_retries` times. A `Retry-After` header is honoured
-    as given; otherwise the wait grows exponentially (`base` * 2**n, capped at `cap`
-    seconds, with jitter).
+    verification failures) for up to `max_retry_seconds` per request, counted from its
+    first attempt. A `Retry-After` header is honoured as given, never shortened; otherwise
+    the wait grows exponentially (`base` * 2**n, capped at `cap` seconds, with jitter).
+    When the next wait would end past the budget, the request fails at once with
+    `RetryBudgetExceededError` instead of sleeping past the budget or retrying before the
+    server allows (backoff's own `max_time` would shorten that last wait). `max_retries`,
+    when set, also caps the number of retries.
     """
 
-    max_retries: int = 8
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    max_retries: int | None = None
     base: float = 1.0
     cap: float = 60.0
 
@@ -128,12 +153,14 @@ class RetryPolicy:
         """TLS verification errors are `ConnectionError`s too, but retrying cannot fix them."""
         return isinstance(exception, requests.exceptions.SSLError)
 
-    def max_tries(self) -> int:
-        """Return the number of attempts in total, the first one included."""
-        return self.max_retries + 1
+    @property
+    def max_tries(self) -> int | None:
+        """Return the number of attempts in total (None: only the time budget limits them)."""
+        return None if self.max_retries is None else self.max_retries + 1
 
     def wait_generator(self) -> Generator[float, Exception | None, None]:
         """Yield waits for `backoff`, which sends in each failure (primed with None)."""
+        started = time.monotonic()
         attempt = 0
         exception = yield 0.0  # primed by backoff with send(None)
         while True:
@@ -142,8 +169,29 @@ class RetryPolicy:
                 wait = retry_after
             else:
                 wait = min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)
+            spent = time.monotonic() - started
+            if spent + wait > self.max_retry_seconds:
+                msg = (
+                    f"gave up after {spent:.0f} s of retries: waiting {wait:.0f} s more "
+                    f"({wait_reason(exception)}) would exceed max_retry_seconds="
+                    f"{self.max_retry_seconds:g}; last error: {exception}"
+                )
+                raise RetryBudgetExceededError(msg) from exception
             attempt += 1
             exception = yield wait
+
+    def log_wait(self, logger: logging.Logger, details: Details) -> None:
+        """Log one line per wait: how long, why, the budget used, and the failure."""
+        exception = details.get("exception")
+        logger.warning(
+            "Retrying in %.1f s (%s; attempt %d failed; %.0f of max_retry_seconds=%g used): %s",
+            details["wait"],
+            wait_reason(exception),
+            details["tries"],
+            details["elapsed"],
+            self.max_retry_seconds,
+            exception,
+        )
 
     def validate(self, response: requests.Response) -> None:
         """Raise the matching error for a failed response; return for 1xx-3xx."""
@@ -179,20 +227,31 @@ class RetryPolicy:
 
 
 def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
-    """List connection errors JSON Schema cannot express: https endpoints, one way to sign in.
+    """List errors JSON Schema cannot express: tenant, https endpoints, CA file, one credential.
 
     The tap and target-dynamics365 both validate their settings with this.
     """
     errors = []
+    tenant = config.get("tenant_id")
+    if tenant is not None and not _TENANT.fullmatch(tenant):
+        errors.append(
+            "tenant_id must be the directory (tenant) id, a GUID, or one tenant's domain "
+            f"such as contoso.onmicrosoft.com, got '{tenant}'"
+        )
     for key in ("resource_url", "authority_host"):
         value = config.get(key)
-        if value and urlsplit(value).scheme != "https":
+        if value is not None and not value.startswith("https://"):
             errors.append(f"{key} must be an https:// URL, got '{value}'")
+    if config.get("ca_bundle") and not Path(config["ca_bundle"]).is_file():
+        errors.append(f"ca_bundle must be a CA bundle file, got '{config['ca_bundle']}'")
     if config.get("client_certificate_path"):
         if not config.get("client_certificate_thumbprint"):
             errors.append("client_certificate_thumbprint is required with a certificate")
     elif not config.get("client_secret"):
-        errors.append("client_secret is required (or client_certificate_path + thumbprint)")
+        errors.append(
+            "client_secret is required and must not be empty (or set client_certificate_path "
+            "+ client_certificate_thumbprint)"
+        )
     return errors
 
 
@@ -211,14 +270,15 @@ class DataverseClient:
         api_version: str = DEFAULT_API_VERSION,
         ca_bundle: str | None = None,
         timeout: float = 300,
-        max_retries: int = 8,
+        max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+        max_retries: int | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         """Build the session (OData headers, CA bundle) and the MSAL authenticator."""
         self.resource_url = resource_url.rstrip("/")
         self.api_url = f"{self.resource_url}/api/data/{api_version}/"
         self.timeout = timeout
-        self.retry = RetryPolicy(max_retries=max_retries)
+        self.retry = RetryPolicy(max_retry_seconds=max_retry_seconds, max_retries=max_retries)
         self.logger = logger or logging.getLogger(__name__)
         self.session = VerifyingSession(ca_bundle or True)
         self.session.headers.update(ODATA_HEADERS)
@@ -256,7 +316,8 @@ class DataverseClient:
             api_version=config.get("api_version") or DEFAULT_API_VERSION,
             ca_bundle=config.get("ca_bundle"),
             timeout=config.get("request_timeout", 300),
-            max_retries=config.get("max_retries", 8),
+            max_retry_seconds=config.get("max_retry_seconds", DEFAULT_MAX_RETRY_SECONDS),
+            max_retries=config.get("max_retries"),
             logger=logger,
         )
 
@@ -267,11 +328,8 @@ class DataverseClient:
         return self.api_url + path_or_url.lstrip("/")
 
     def log_backoff(self, details: Details) -> None:
-        """Log a retry with its reason and wait."""
-        exc = details.get("exception")
-        self.logger.warning(
-            "Retrying in %.1f s (attempt %d failed): %s", details["wait"], details["tries"], exc
-        )
+        """Log a retry with its wait, its reason and the budget used."""
+        self.retry.log_wait(self.logger, details)
 
     def _send_once(
         self, method: str, url: str, headers: Mapping[str, str] | None, body: bytes | None

@@ -25,6 +25,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Sequence
 
     import requests
+    from backoff.types import Details
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
@@ -85,8 +86,12 @@ class DataverseStream(RESTStream):
         self.client.retry.validate(response)
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """Retry with the client's policy (`Retry-After`, exponential backoff, max tries)."""
+        """Retry with the client's policy (`Retry-After`, backoff, time budget)."""
         return self.client.retry.wrap(func, on_backoff=self.backoff_handler)
+
+    def backoff_handler(self, details: Details) -> None:
+        """Log each wait as the client does: how long, why, and the retry budget used."""
+        self.client.log_backoff(details)
 
     def get_new_paginator(self) -> ODataPaginator:
         """Follow `@odata.nextLink`."""

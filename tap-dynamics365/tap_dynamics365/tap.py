@@ -8,15 +8,17 @@ from functools import cached_property
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from tap_dynamics365.client import (
     DEFAULT_API_VERSION,
     DEFAULT_AUTHORITY_HOST,
+    DEFAULT_MAX_RETRY_SECONDS,
     DataverseClient,
     connection_errors,
 )
 from tap_dynamics365.metadata import list_columns, list_tables, select_tables
+from tap_dynamics365.settings_check import STRICT_SETTINGS, validate_settings
 from tap_dynamics365.streams import OptionSetsStream, TableStream
 
 if t.TYPE_CHECKING:
@@ -151,21 +153,35 @@ class TapDynamics365(Tap):
             description="HTTP request timeout in seconds",
         ),
         th.Property(
+            "max_retry_seconds",
+            th.IntegerType(minimum=0),
+            default=DEFAULT_MAX_RETRY_SECONDS,
+            description="Time budget in seconds for retrying one request after 429 or 503 "
+            "(each Retry-After honoured in full), other 5xx or a connection error, counted "
+            "from its first attempt; a wait that would end past it fails the request at once",
+        ),
+        th.Property(
             "max_retries",
             th.IntegerType(minimum=0),
-            default=8,
-            description="Retries of a request after 429 (honouring Retry-After), 5xx or a "
-            "connection error",
+            description="Optional cap on the number of retries of one request (0: no retry); "
+            "unset: only max_retry_seconds limits them",
         ),
+        STRICT_SETTINGS,
     ).to_dict()
 
+    #: Discovery reads the environment's table metadata, so it needs valid settings too.
+    dynamic_catalog = True
+
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate against the schema, plus rules JSON Schema cannot express clearly."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        errors += connection_errors(self.config)
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        return errors
+        """Validate against the schema, plus rules JSON Schema cannot express clearly.
+
+        Runs in every mode before any request (`dynamic_catalog` makes discovery validate);
+        a problem raises `ConfigError`, shown as one line with exit status 2.
+        """
+        return validate_settings(
+            self, super()._validate_config, connection_errors, raise_errors=raise_errors
+        )
 
     @cached_property
     def client(self) -> DataverseClient:

@@ -9,7 +9,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 from tap_dynamics365.auth import AuthenticationError
-from tap_dynamics365.client import DataverseClient
+from tap_dynamics365.client import DataverseClient, RetryBudgetExceededError
 from tap_dynamics365.tap import TapDynamics365
 
 from .conftest import CONFIG
@@ -56,6 +56,15 @@ def test_429_waits_for_retry_after_then_succeeds(admin) -> None:
     assert collector.records("contact")
     statuses = [r["status"] for r in admin.requests() if r["path"].endswith("/contacts")]
     assert statuses[:3] == [429, 429, 200]
+
+
+def test_a_retry_after_longer_than_the_time_budget_fails_at_once(admin) -> None:
+    admin.inject_429(1, retry_after=5, path="WhoAmI")
+    client = DataverseClient.from_config({**CONFIG, "max_retry_seconds": 3})
+    with pytest.raises(RetryBudgetExceededError, match=r"waiting 5 s more \(Retry-After: 5\)"):
+        client.get_json("WhoAmI")
+    statuses = [r["status"] for r in admin.requests() if r["path"].endswith("/WhoAmI")]
+    assert statuses == [429]  # not retried before the server allows, nor slept past the budget
 
 
 def test_503_is_retried_by_direct_client_calls_too(admin) -> None:

@@ -54,7 +54,3 @@ def test_wait_generator_honours_retry_after_else_backs_off_exponentially() -> No
     backoffs = [waits.send(failed) for _ in range(5)]
     assert 1 <= backoffs[0] <= 2  # second attempt: base * 2**1, jittered down to half
     assert all(wait <= 4 for wait in backoffs)
-
-
-def test_max_tries_counts_the_first_attempt() -> None:
-    assert RetryPolicy(max_retries=3).max_tries() == 4

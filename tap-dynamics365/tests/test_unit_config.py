@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
 from tap_dynamics365.auth import ClientCertificate
+from tap_dynamics365.settings_check import ConfigError
 from tap_dynamics365.tap import TapDynamics365
 
 BASE = {
@@ -16,7 +16,7 @@ BASE = {
 
 
 def _errors(**overrides) -> list[str]:
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TapDynamics365(config={**BASE, **overrides}, parse_env_config=False)
     return info.value.errors
 
@@ -50,3 +50,41 @@ def test_a_certificate_credential_never_shows_its_password() -> None:
     certificate = ClientCertificate(path="cert.pem", thumbprint="AB12", password="pw-123")
     assert "pw-123" not in repr(certificate)
     assert "AB12" in repr(certificate)
+
+
+def test_an_empty_secret_is_refused() -> None:
+    assert any(
+        "client_secret is required and must not be empty" in e for e in _errors(client_secret="")
+    )
+
+
+@pytest.mark.parametrize("tenant", ["common", "https://login.microsoftonline.com/x", "my tenant"])
+def test_a_tenant_msal_cannot_sign_in_to_is_refused(tenant: str) -> None:
+    assert any(
+        e.startswith("tenant_id must be the directory (tenant) id")
+        for e in _errors(tenant_id=tenant)
+    )
+
+
+def test_unknown_settings_are_warned_about_with_a_hint(caplog) -> None:
+    TapDynamics365(
+        config={**BASE, "page_sise": 100, "max_concurency": 4},
+        parse_env_config=False,
+        setup_mapper=False,
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "Unknown setting 'max_concurency' is ignored" in warnings
+    assert "Unknown setting 'page_sise' (did you mean 'page_size'?) is ignored" in warnings
+
+
+def test_strict_settings_refuses_unknown_settings() -> None:
+    errors = _errors(strict_settings=True, client_secrt="x")
+    assert (
+        "unknown setting 'client_secrt' (did you mean 'client_secret'?) (strict_settings is on)"
+        in errors
+    )
+
+
+def test_a_missing_ca_bundle_is_refused(tmp_path) -> None:
+    missing = tmp_path / "ca.pem"
+    assert f"ca_bundle must be a CA bundle file, got '{missing}'" in _errors(ca_bundle=str(missing))

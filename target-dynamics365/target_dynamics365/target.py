@@ -40,6 +40,7 @@ CONNECTION_KEYS = (
     "api_version",
     "ca_bundle",
     "request_timeout",
+    "max_retry_seconds",
     "max_retries",
 )
 #: Streams this target writes, and the sink of each (`opt_outs`: Campaign's SFTP export rows).
