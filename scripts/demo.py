@@ -2,7 +2,7 @@
 
 1. starts the sandbox (Entra ID + Dataverse, Adobe IMS + Campaign + I/O Events + the SFTP
    storage area of Campaign's opt-out exports) on free ports, and checks every plugin's
-   connection (`meltano invoke <plugin>:check`);
+   connection (`meltano invoke <plugin>:check --config ENV`);
 2. `d365-to-campaign` in full: contacts become profiles, projects cusProject, their tasks
    cusProjectTask (links included), option sets Campaign enumerations;
 3. Campaign sends DM190 to 300 of those profiles; `campaign-to-d365` puts the sends, opens,
@@ -268,10 +268,10 @@ def show_contact(
 
 
 def check_all(demo: Demo) -> None:
-    """`meltano invoke <plugin>:check` for each plugin: one line per plugin."""
+    """`meltano invoke <plugin>:check --config ENV` for each plugin: one line per plugin."""
     print("\n[1/6] connection checks (meltano invoke <plugin>:check)")
     for plugin in PLUGINS:
-        output = demo.meltano(f"check-{plugin}", "invoke", f"{plugin}:check")
+        output = demo.meltano(f"check-{plugin}", "invoke", f"{plugin}:check", "--config", "ENV")
         # A FAIL step makes the check exit 1, which stops the demo in `meltano`.
         steps = [line for line in output.splitlines() if line.startswith(("ok ", "FAIL "))]
         ok = sum(1 for line in steps if line.startswith("ok "))

@@ -188,5 +188,9 @@ def test_killed_run_resumes_from_its_checkpoint_without_duplicates(
     read_again = re.search(r"Summary email_events: upserted (\d+)", resumed.output)
     assert read_again, resumed.output[-2000:]
     assert int(read_again.group(1)) < total, "the resumed run read every event again"
+    print(  # the figures of the run (pytest -s)
+        f"\nkilled with {partial} of {total} activities written; the resumed run wrote "
+        f"{read_again.group(1)}"
+    )
     journal_reads = [r for r in sb.campaign.admin.requests() if r.get("app") == "events"]
     assert "since=" in (journal_reads[0]["query"] or ""), "the resumed run restarted the journal"

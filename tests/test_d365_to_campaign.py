@@ -348,6 +348,10 @@ def test_a_stopped_run_resumes_from_its_checkpoint_without_loss_or_duplicates(
     resumed.check()
 
     read_again = sum(resumed.summary["streams"]["contact"].values())
+    print(  # the figures of the run (pytest -s)
+        f"\n{signal.Signals(signum).name}: {at_stop} of {to_create} profiles created before the "
+        f"stop; the resumed run read {read_again} of {len(contacts)} contacts"
+    )
     assert read_again < len(contacts), "the resumed run read every contact again"
     assert_in_step(d365, campaign)  # every contact in Campaign, no CRM id on two profiles
     # What the stopped run created (even a create in flight at the stop) is found by key and

@@ -15,7 +15,6 @@ import argparse
 import sys
 import typing as t
 
-from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.check import (
     CheckStep,
     cli_config,
@@ -26,6 +25,7 @@ from tap_adobe_campaign.check import (
     token_step,
 )
 from tap_adobe_campaign.client import CampaignClient
+from tap_adobe_campaign.settings_check import ConfigError
 
 from target_adobe_campaign.routing import parse_routes
 
@@ -75,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             validate_config=True,
             setup_mapper=False,
         )
-    except ConfigValidationError as exc:
-        print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)
+    except ConfigError as exc:
+        exc.show()
         return 2
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the config: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from singer_sdk.sinks import BatchSink
 from tap_adobe_campaign.client import AmbiguousWriteError, NotFoundError, RecordRefusedError
+from typing_extensions import override
 
 from target_adobe_campaign.keyindex import DuplicateKeyError, Entry
 from target_adobe_campaign.options import (
@@ -95,6 +96,7 @@ class CampaignSink(BatchSink):
         """Always read the metadata: `_sdc_deleted_at` marks deletes (nothing `_sdc_*` is sent)."""
         return True
 
+    @override
     def _validate_and_parse(self, record: dict) -> dict:
         """Apply the value replacements (after the stream maps), then validate and parse."""
         prepare_record(record, self.options)

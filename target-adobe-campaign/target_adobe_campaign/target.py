@@ -12,9 +12,9 @@ from pathlib import Path
 
 from singer_sdk import Target
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
+from tap_adobe_campaign.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
 from target_adobe_campaign.enum_sink import EnumerationSink
@@ -33,10 +33,20 @@ from target_adobe_campaign.routing import RESOURCES_SETTING, Route, parse_routes
 from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from types import FrameType
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-adobe-campaign.jsonl"
+
+
+def setting_errors(config: Mapping[str, t.Any]) -> list[str]:
+    """Return what the target's own rules refuse: endpoints, auth, routes, enumerations."""
+    resources = config.get("resources") or {}
+    return (
+        connection_errors(config)
+        + parse_routes(resources)[1]
+        + parse_fields(config.get("enumerations") or {}, resources)[1]
+    )
 
 
 class UnroutedStreamError(Exception):
@@ -90,6 +100,7 @@ class TargetAdobeCampaign(Target):
         *OPT_OUT_SETTINGS,
         ENUMERATIONS_SETTING,
         SOAP_URL_SETTING,
+        STRICT_SETTINGS,
         th.Property(
             "dry_run",
             th.BooleanType,
@@ -123,17 +134,16 @@ class TargetAdobeCampaign(Target):
         self._checkpointing = False
         self._emitted_state: dict | None = None
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate against the schema, plus https endpoints and the routing rules."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        errors += connection_errors(self.config)
-        errors += parse_routes(self.config.get("resources") or {})[1]
-        errors += parse_fields(
-            self.config.get("enumerations") or {}, self.config.get("resources") or {}
-        )[1]
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        return errors
+        """Validate against the schema, plus https endpoints and the routing rules.
+
+        Before any request, in every mode; a problem is one line and exit status 2
+        (`settings_check.validate_settings`).
+        """
+        return validate_settings(
+            self, super()._validate_config, setting_errors, raise_errors=raise_errors
+        )
 
     # --- shared resources -----------------------------------------------------------------
 

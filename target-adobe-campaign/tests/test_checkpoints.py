@@ -173,7 +173,8 @@ def test_a_signal_inside_a_batch_stops_without_checkpointing_it(
     on_call: int,
 ) -> None:
     """c1 S1 c2 | c3 S2 c4: post 1 is in the first batch (a pool thread), post 3 in the second;
-    the first get_json reads the key index (main thread). Only a finished batch's STATE comes out."""
+    the first get_json reads the key index (main thread). Only a written batch's STATE comes out.
+    """
     messages = [
         CONTACT_SCHEMA,
         contact("c1"),

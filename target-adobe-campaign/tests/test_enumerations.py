@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
 from tap_adobe_campaign.classic import Enumeration, EnumValue, EnumWrite
+from tap_adobe_campaign.settings_check import ConfigError
 from target_adobe_campaign.enumerations import PENDING, OptionSet, parse_fields, slug
 from target_adobe_campaign.payload import RecordRejectedError
 from target_adobe_campaign.target import TargetAdobeCampaign
@@ -142,7 +142,7 @@ def test_a_field_with_both_a_replacement_and_an_enumeration_is_refused() -> None
         "field; a field takes either a replacement table or an enumeration (the enumeration "
         "converts D365 choice values, which a replacement has changed)"
     ]
-    with pytest.raises(ConfigValidationError):
+    with pytest.raises(ConfigError):
         TargetAdobeCampaign(
             config={
                 "organization": "org",
@@ -155,7 +155,7 @@ def test_a_field_with_both_a_replacement_and_an_enumeration_is_refused() -> None
 
 
 def test_the_target_refuses_a_bad_setting_at_startup() -> None:
-    with pytest.raises(ConfigValidationError):
+    with pytest.raises(ConfigError):
         make_target({"contact": {"gender": {"table": "contact"}}}, FakeClassic())
 
 

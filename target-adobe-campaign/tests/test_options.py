@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
+from tap_adobe_campaign.settings_check import ConfigError
 from target_adobe_campaign.options import (
     StreamOptionsError,
     WriteOptions,
@@ -166,11 +166,11 @@ def test_option_errors_name_the_stream_and_the_option() -> None:
 
 def test_the_target_refuses_bad_options_at_startup() -> None:
     bad_shape = {"contact": {"resource": "profile", "replacements": {"gender": "male"}}}
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetAdobeCampaign(config={**CONFIG, "resources": bad_shape})
     assert "config['resources']['contact']['replacements']['gender']" in str(info.value.errors)
     key = {"contact": {"resource": "profile", "create_only": ["externalId"]}}
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetAdobeCampaign(config={**CONFIG, "resources": key})
     assert "resources.contact.create_only: 'externalId' is the key" in str(info.value.errors)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
+from tap_adobe_campaign.settings_check import ConfigError
 from target_adobe_campaign.optouts import DEFAULT_FIELDS, MODES, OptOutPolicy
 from target_adobe_campaign.target import TargetAdobeCampaign
 
@@ -59,7 +59,7 @@ def test_only_the_configured_fields_are_governed() -> None:
 
 def test_an_unknown_mode_is_a_config_error_naming_the_setting() -> None:
     config = {"organization": "o", "client_id": "c", "client_secret": "s", "resources": ROUTES}
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetAdobeCampaign(config={**config, "opt_out_sync": "both"})
     assert "config['opt_out_sync']" in str(info.value.errors)
 

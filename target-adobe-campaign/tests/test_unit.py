@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
+from tap_adobe_campaign.settings_check import ConfigError
 from target_adobe_campaign.payload import RecordRejectedError, build_payload, changed_fields
 from target_adobe_campaign.routing import parse_routes
 from target_adobe_campaign.target import TargetAdobeCampaign, UnroutedStreamError
@@ -20,7 +20,7 @@ CONFIG = {"organization": "o", "client_id": "c", "client_secret": "s", "resource
 
 @pytest.mark.parametrize("setting", ["ims_url", "api_base_url"])
 def test_http_endpoints_are_refused(setting) -> None:
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetAdobeCampaign(config={**CONFIG, setting: "http://localhost:8446"})
     assert f"{setting} must be an https:// URL" in str(info.value.errors)
 
@@ -33,7 +33,7 @@ def test_routing_errors_are_reported() -> None:
         "d": {"resource": "cusD", "key": "k", "links": {"up": {"stream": "e", "field": "f"}}},
         "e": {"resource": "cusE", "key": "k", "links": {"up": {"stream": "d", "field": "f"}}},
     }
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetAdobeCampaign(config={**CONFIG, "resources": resources})
     errors = "\n".join(info.value.errors)
     assert "must be 'profile' or 'cus<Name>'" in errors

@@ -16,7 +16,6 @@ import argparse
 import sys
 import typing as t
 
-from singer_sdk.exceptions import ConfigValidationError
 from tap_dynamics365.check import (
     CheckError,
     CheckStep,
@@ -27,6 +26,7 @@ from tap_dynamics365.check import (
     run_checks,
     token_step,
 )
+from tap_dynamics365.settings_check import ConfigError
 
 from target_dynamics365.events import ACTIVITY_TABLES, EVENT_ID, KEY_NAME, ActivityTable
 from target_dynamics365.optouts import MODIFIED_ON, contact_fields
@@ -137,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parse_env_config=False,
             validate_config=True,
         )
-    except ConfigValidationError as exc:
-        print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)
+    except ConfigError as exc:
+        exc.show()
         return 2
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the config: {exc}", file=sys.stderr)

@@ -8,8 +8,8 @@ from functools import cached_property
 
 from singer_sdk import Target
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
 from tap_dynamics365.client import DataverseClient, connection_errors
+from tap_dynamics365.settings_check import validate_settings
 from tap_dynamics365.tap import TapDynamics365
 from typing_extensions import override
 
@@ -41,6 +41,7 @@ CONNECTION_KEYS = (
     "ca_bundle",
     "request_timeout",
     "max_retry_seconds",
+    "strict_settings",
     "max_retries",
 )
 #: Streams this target writes, and the sink of each (`opt_outs`: Campaign's SFTP export rows).
@@ -145,13 +146,16 @@ class TargetDynamics365(Target):
         super().__init__(**kwargs)
         self.summary = RunSummary()
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate against the schema, plus https endpoints and one way to authenticate."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        errors += connection_errors(self.config)
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        return errors
+        """Validate against the schema, plus https endpoints and one way to authenticate.
+
+        Before any request, in every mode; a problem is one line and exit status 2
+        (`settings_check.validate_settings`).
+        """
+        return validate_settings(
+            self, super()._validate_config, connection_errors, raise_errors=raise_errors
+        )
 
     @cached_property
     def client(self) -> DataverseClient:

@@ -6,7 +6,7 @@ import datetime
 import typing as t
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
+from tap_dynamics365.settings_check import ConfigError
 from target_dynamics365.target import TargetDynamics365
 
 from .conftest import CONNECTION
@@ -115,7 +115,7 @@ def test_modes_without_this_direction_read_and_write_nothing(admin, tmp_path, mo
 
 
 def test_an_unknown_mode_is_a_config_error_naming_the_setting() -> None:
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetDynamics365(config={**CONNECTION, "opt_out_sync": "both"})
     assert info.value.errors == [
         "'both' is not one of ['disabled', 'd365_to_campaign', 'campaign_to_d365', "

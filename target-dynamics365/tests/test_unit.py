@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from singer_sdk.exceptions import ConfigValidationError
+from tap_dynamics365.settings_check import ConfigError
 from target_dynamics365.event_sink import EmailEventSink
 from target_dynamics365.events import ACTIVITY_TABLES, activity_target, event_date
 from target_dynamics365.optouts import (
@@ -63,7 +63,7 @@ def test_settings_reuse_the_tap_connection_and_validate_it() -> None:
     properties = TargetDynamics365.config_jsonschema["properties"]
     assert properties["client_secret"]["secret"] is True
     assert {"opt_out_mapping", "rejects_file", "batch_size_rows", "resource_url"} <= set(properties)
-    with pytest.raises(ConfigValidationError) as info:
+    with pytest.raises(ConfigError) as info:
         TargetDynamics365(config={**CONNECTION, "resource_url": "http://org", "client_secret": ""})
     assert "resource_url must be an https:// URL, got 'http://org'" in info.value.errors
     assert any(e.startswith("client_secret is required") for e in info.value.errors)
