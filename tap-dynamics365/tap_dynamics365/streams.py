@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
+from typing_extensions import override
 
 from tap_dynamics365.client import DeltaTokenExpiredError, ForbiddenError
 from tap_dynamics365.metadata import DELETED_AT, list_options, table_schema
@@ -261,7 +261,7 @@ class TableStream(DataverseStream):
             if odata_context is not None and odata_context.endswith("$deletedEntity"):
                 record = {self.table.primary_id: row["id"]}
                 if self._deleted_at:
-                    record[self._deleted_at] = utc_now().isoformat()
+                    record[self._deleted_at] = datetime.datetime.now(datetime.UTC).isoformat()
                 return record
         record = self._builder.build(row)  # type: ignore[union-attr]
         modified = record.get(REPLICATION_KEY)
@@ -312,6 +312,7 @@ class TableStream(DataverseStream):
         self.state_manager.is_flushed = False
         self._write_state_message()
 
+    @override
     def _generate_record_messages(
         self, record: dict[str, t.Any]
     ) -> Generator[RecordMessage, None, None]:
@@ -328,9 +329,10 @@ class TableStream(DataverseStream):
                     stream=stream_map.stream_alias,
                     record=mapped,
                     version=self._stream_version,
-                    time_extracted=utc_now(),
+                    time_extracted=datetime.datetime.now(datetime.UTC),
                 )
 
+    @override
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
