@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_sandbox.testing import Sandbox, launch
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_sandbox.testing import Sandbox, launch
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 
 from scripts.meltano_env import clean_environ
 

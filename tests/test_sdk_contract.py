@@ -16,7 +16,6 @@ import inspect
 import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -24,12 +23,16 @@ import pytest
 from tests.harness import REPO_ROOT
 
 SDK_VERSION = version("singer-sdk")
-PLUGIN_PACKAGES = (
-    "tap_dynamics365",
-    "tap_adobe_campaign",
-    "target_adobe_campaign",
-    "target_dynamics365",
-)
+#: Every package of the plugins (import name → folder): the plugins and their shared code.
+PACKAGES = {
+    "tap_dynamics365": "tap-dynamics365",
+    "tap_adobe_campaign": "tap-adobe-campaign",
+    "target_adobe_campaign": "target-adobe-campaign",
+    "target_dynamics365": "target-dynamics365",
+    "dataverse_client": "clients/dataverse",
+    "campaign_client": "clients/campaign",
+    "sync_support": "support",
+}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def test_each_listed_internal_still_exists(internal: Internal) -> None:
 
 def _plugin_modules() -> list[ModuleType]:
     modules = []
-    for name in PLUGIN_PACKAGES:
+    for name in PACKAGES:
         package = importlib.import_module(name)
         modules.append(package)
         for info in pkgutil.iter_modules(package.__path__, f"{name}."):
@@ -188,9 +191,8 @@ def test_every_marked_override_still_matches_the_sdk() -> None:
 def _private_sdk_imports() -> set[tuple[str, str]]:
     """(module, name) of every `from singer_sdk…_private… import name` in the plugins."""
     found: set[tuple[str, str]] = set()
-    for package in PLUGIN_PACKAGES:
-        root = REPO_ROOT / package.replace("_", "-") / package
-        for path in Path(root).rglob("*.py"):
+    for package, folder in PACKAGES.items():
+        for path in (REPO_ROOT / folder / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom) and node.module:
                     parts = node.module.split(".")

@@ -6,3 +6,5 @@ session fixtures. Vendor code lives in `dataverse/` and `campaign/`; what both s
 `serving` (uvicorn over TLS), `tls` (local CA), `clock`, `requestlog`, `faults`, `admin` and
 `admin_client` (the test-only `/_sandbox` API), and `seeding`. See sandbox/README.md.
 """
+
+__version__ = "0.1.0"

@@ -1,1 +1,3 @@
-"""Singer tap for Adobe Campaign Standard, and the Campaign REST client the target shares."""
+"""Singer tap for Adobe Campaign: profiles, email events and opt-outs."""
+
+__version__ = "0.1.0"

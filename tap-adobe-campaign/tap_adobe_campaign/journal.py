@@ -19,20 +19,19 @@ from urllib.parse import urljoin
 import msgspec
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest
+from sync_support.settings_check import ConfigError
 
 from tap_adobe_campaign.events import EMAIL_EVENT_SCHEMA, EventFilter, Skipped, to_record
-from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.streams import ClientStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import requests
+    from campaign_client.client import CampaignClient
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
-
-    from tap_adobe_campaign.client import CampaignClient
 
 #: Settings email_events cannot run without.
 REQUIRED_SETTINGS = ("events_journal_url", "ims_org_id")

@@ -23,22 +23,13 @@ import re
 import typing as t
 from dataclasses import dataclass
 
+from campaign_client.optouts import FLAGS
 from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 #: Campaign's opt-out attributes, in the export's column order.
-FLAGS = (
-    "blackList",
-    "blackListEmail",
-    "blackListFax",
-    "blackListMobile",
-    "blackListPhone",
-    "blackListPostalMail",
-    "blackListPushnotification",
-    "ccpaOptOut",
-)
 PROFILE_COLUMNS = ("PKey", "externalId", "email", "lastModified")
 COLUMNS = PROFILE_COLUMNS + tuple(c for flag in FLAGS for c in (flag, f"{flag}LastModified"))
 EXPORT_FILE = re.compile(r"optouts_\d{8}T\d{9}Z\.csv")

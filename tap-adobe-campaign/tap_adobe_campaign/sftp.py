@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 import backoff
 import paramiko
-
-from tap_adobe_campaign.client import DEFAULT_MAX_RETRY_SECONDS, RetryPolicy
+from campaign_client.client import DEFAULT_MAX_RETRY_SECONDS, RetryPolicy
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -6,22 +6,20 @@ import datetime
 import typing as t
 
 import msgspec
+from campaign_client.dates import from_campaign_datetime, to_campaign_datetime
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
-
-from tap_adobe_campaign.dates import from_campaign_datetime, to_campaign_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import requests
     from backoff.types import Details
+    from campaign_client.client import CampaignClient
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
-
-    from tap_adobe_campaign.client import CampaignClient
 
 
 class _Link(msgspec.Struct):

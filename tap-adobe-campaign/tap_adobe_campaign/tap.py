@@ -5,16 +5,16 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from campaign_client.client import CampaignClient
+from campaign_client.settings import CONNECTION_SETTINGS, connection_errors
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from sync_support.settings_check import STRICT_SETTINGS, ConfigError, validate_settings
 from typing_extensions import override
 
-from tap_adobe_campaign.client import CampaignClient
 from tap_adobe_campaign.journal import EmailEventsStream, journal_setting_errors
 from tap_adobe_campaign.optouts import OptOutsStream
-from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
-from tap_adobe_campaign.settings_check import STRICT_SETTINGS, ConfigError, validate_settings
 from tap_adobe_campaign.streams import ProfilesStream
 from tap_adobe_campaign.tap_settings import (
     EVENT_SETTINGS,

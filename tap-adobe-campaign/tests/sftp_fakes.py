@@ -8,9 +8,10 @@ import stat
 import typing as t
 
 import paramiko
+from campaign_client.optouts import FLAGS
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from tap_adobe_campaign.optout_export import COLUMNS, FLAGS
+from tap_adobe_campaign.optout_export import COLUMNS
 
 from .journal_fakes import CONFIG
 

@@ -6,16 +6,9 @@ import json
 import typing as t
 
 import pytest
-from tap_adobe_campaign.check import (
-    CheckStep,
-    journal_step,
-    main,
-    print_report,
-    run_checks,
-    sftp_step,
-    tap_steps,
-)
-from tap_adobe_campaign.client import CampaignClient
+from campaign_client.client import CampaignClient
+from sync_support.checks import CheckStep, print_report, run_checks
+from tap_adobe_campaign.check import journal_step, main, sftp_step, tap_steps
 from tap_adobe_campaign.optout_export import is_export_file
 from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
 

@@ -11,8 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import requests
-from crm_sandbox.campaign.inprocess import RunningCampaign
-from tap_adobe_campaign.classic import (
+from campaign_client.classic import (
     SOAP_PATH,
     ClassicClient,
     Enumeration,
@@ -23,12 +22,13 @@ from tap_adobe_campaign.classic import (
     parse_xml,
     plan_write,
 )
-from tap_adobe_campaign.client import (
+from campaign_client.client import (
     AccessDeniedError,
     CampaignClient,
     RecordRefusedError,
     RetriableCampaignError,
 )
+from crm_sandbox.campaign.inprocess import RunningCampaign
 
 from tests.conftest import connection
 from tests.fakes import FakeAdapter

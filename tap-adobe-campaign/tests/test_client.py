@@ -7,8 +7,8 @@ import time
 import typing as t
 
 import pytest
-from tap_adobe_campaign.auth import AuthenticationError
-from tap_adobe_campaign.client import (
+from campaign_client.auth import AuthenticationError
+from campaign_client.client import (
     AccessDeniedError,
     AmbiguousWriteError,
     CampaignAPIError,

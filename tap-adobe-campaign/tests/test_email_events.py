@@ -8,7 +8,7 @@ import typing as t
 from collections import Counter
 
 import pytest
-from tap_adobe_campaign.client import AccessDeniedError
+from campaign_client.client import AccessDeniedError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .conftest import connection, gateway_requests

@@ -6,8 +6,8 @@ import json
 import logging
 
 import pytest
+from sync_support.settings_check import ConfigError
 from tap_adobe_campaign.events import EventFilter, Skipped, to_record
-from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .fakes import FakeAdapter, query

@@ -8,8 +8,8 @@ import typing as t
 from datetime import UTC, datetime
 
 import pytest
+from campaign_client.optouts import FLAGS
 from tap_adobe_campaign.check import main
-from tap_adobe_campaign.optout_export import FLAGS
 from tap_adobe_campaign.sftp import HostKeyError, SFTPError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 

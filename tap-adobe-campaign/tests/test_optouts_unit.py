@@ -9,7 +9,8 @@ import logging
 
 import paramiko
 import pytest
-from tap_adobe_campaign.client import RetryPolicy
+from campaign_client.client import RetryPolicy
+from sync_support.settings_check import ConfigError
 from tap_adobe_campaign.optout_export import (
     ExportFormatError,
     MalformedRow,
@@ -18,7 +19,6 @@ from tap_adobe_campaign.optout_export import (
     position,
     read_export,
 )
-from tap_adobe_campaign.settings_check import ConfigError
 from tap_adobe_campaign.sftp import (
     ExportFolder,
     HostKeyError,

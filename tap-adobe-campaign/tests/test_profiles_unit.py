@@ -6,7 +6,7 @@ import json
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from tap_adobe_campaign.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .fakes import FakeAdapter, query

@@ -7,7 +7,7 @@ import json
 import logging
 import typing as t
 
-from tap_adobe_campaign.dates import from_campaign_datetime
+from campaign_client.dates import from_campaign_datetime
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .conftest import connection, gateway_requests, profiles_only

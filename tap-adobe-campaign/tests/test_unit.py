@@ -6,14 +6,14 @@ import datetime
 
 import pytest
 import requests
-from tap_adobe_campaign.client import (
+from campaign_client.client import (
     CampaignAPIError,
     CampaignClient,
     RetriableCampaignError,
     RetryPolicy,
     never_sent,
 )
-from tap_adobe_campaign.dates import from_campaign_datetime, to_campaign_date, to_campaign_datetime
+from campaign_client.dates import from_campaign_datetime, to_campaign_date, to_campaign_datetime
 
 RST = "RST-360011 An error has occurred - please contact your administrator."
 

@@ -6,7 +6,7 @@ import logging
 import time
 
 import pytest
-from tap_adobe_campaign.client import CampaignClient, RetryBudgetExceededError, RetryPolicy
+from campaign_client.client import CampaignClient, RetryBudgetExceededError, RetryPolicy
 from tap_adobe_campaign.sftp import SFTPSettings
 from tap_adobe_campaign.tap import TapAdobeCampaign
 

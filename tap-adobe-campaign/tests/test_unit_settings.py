@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tap_adobe_campaign.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .journal_fakes import CONFIG

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_dynamics365.metadata import FORMATTED_SUFFIX, LOOKUP_NAME_SUFFIX
+from dataverse_client.metadata import FORMATTED_SUFFIX, LOOKUP_NAME_SUFFIX
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from tap_dynamics365.metadata import Column
+    from dataverse_client.metadata import Column
 
 LOOKUP_NAME_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
 FORMATTED_VALUE_ANNOTATION = "OData.Community.Display.V1.FormattedValue"

@@ -6,14 +6,14 @@ import datetime
 import typing as t
 from urllib.parse import quote
 
+from dataverse_client.client import DeltaTokenExpiredError, ForbiddenError
+from dataverse_client.metadata import DELETED_AT, list_options, table_schema
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
 from typing_extensions import override
 
-from tap_dynamics365.client import DeltaTokenExpiredError, ForbiddenError
-from tap_dynamics365.metadata import DELETED_AT, list_options, table_schema
 from tap_dynamics365.pagination import ODataPaginator, page_decoder
 from tap_dynamics365.records import (
     FORMATTED_VALUE_ANNOTATION,
@@ -26,12 +26,12 @@ if t.TYPE_CHECKING:
 
     import requests
     from backoff.types import Details
+    from dataverse_client.client import DataverseClient
+    from dataverse_client.metadata import Column, Table
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
 
-    from tap_dynamics365.client import DataverseClient
-    from tap_dynamics365.metadata import Column, Table
     from tap_dynamics365.pagination import Page
 
 REPLICATION_KEY = "modifiedon"

@@ -5,20 +5,15 @@ from __future__ import annotations
 import typing as t
 from functools import cached_property
 
+from dataverse_client.client import DataverseClient, connection_errors
+from dataverse_client.metadata import list_columns, list_tables, select_tables
+from dataverse_client.settings import CONNECTION_SETTINGS
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
-from tap_dynamics365.client import (
-    DEFAULT_API_VERSION,
-    DEFAULT_AUTHORITY_HOST,
-    DEFAULT_MAX_RETRY_SECONDS,
-    DataverseClient,
-    connection_errors,
-)
-from tap_dynamics365.metadata import list_columns, list_tables, select_tables
-from tap_dynamics365.settings_check import STRICT_SETTINGS, validate_settings
 from tap_dynamics365.streams import OptionSetsStream, TableStream
 
 if t.TYPE_CHECKING:
@@ -34,69 +29,7 @@ class TapDynamics365(Tap):
     message_writer_class = MsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "tenant_id",
-            th.StringType,
-            required=True,
-            description="Entra ID (Azure AD) tenant id or domain of the app registration",
-        ),
-        th.Property(
-            "client_id",
-            th.StringType,
-            required=True,
-            description="Application (client) id of the app registration bound to a Dataverse "
-            "application user",
-        ),
-        th.Property(
-            "client_secret",
-            th.StringType,
-            secret=True,
-            description="Client secret of the app registration; required unless "
-            "client_certificate_path is set",
-        ),
-        th.Property(
-            "client_certificate_path",
-            th.StringType,
-            description="PEM file with the private key (and certificate) to authenticate with "
-            "a certificate instead of a secret",
-        ),
-        th.Property(
-            "client_certificate_thumbprint",
-            th.StringType,
-            description="SHA-1 thumbprint (hex) of the certificate in client_certificate_path",
-        ),
-        th.Property(
-            "client_certificate_password",
-            th.StringType,
-            secret=True,
-            description="Passphrase of the private key in client_certificate_path, if any",
-        ),
-        th.Property(
-            "authority_host",
-            th.StringType,
-            default=DEFAULT_AUTHORITY_HOST,
-            description="Entra ID authority host (https); the tenant id is appended",
-        ),
-        th.Property(
-            "resource_url",
-            th.StringType,
-            required=True,
-            description="Environment URL, e.g. https://org.crm.dynamics.com (also the token "
-            "scope's resource); the API is <resource_url>/api/data/<api_version>/",
-            examples=["https://org.crm.dynamics.com"],
-        ),
-        th.Property(
-            "api_version",
-            th.StringType,
-            default=DEFAULT_API_VERSION,
-            description="Web API version",
-        ),
-        th.Property(
-            "ca_bundle",
-            th.StringType,
-            description="Path to a CA bundle (PEM) to verify TLS with, e.g. the sandbox CA; "
-            "default: the system CAs",
-        ),
+        *CONNECTION_SETTINGS,
         th.Property(
             "tables",
             th.ArrayType(th.StringType),
@@ -145,26 +78,6 @@ class TapDynamics365(Tap):
             default=False,
             description="Emit <column>_formatted labels (FormattedValue annotations) beside "
             "choice, boolean, lookup, date and number columns",
-        ),
-        th.Property(
-            "request_timeout",
-            th.IntegerType(minimum=1),
-            default=300,
-            description="HTTP request timeout in seconds",
-        ),
-        th.Property(
-            "max_retry_seconds",
-            th.IntegerType(minimum=0),
-            default=DEFAULT_MAX_RETRY_SECONDS,
-            description="Time budget in seconds for retrying one request after 429 or 503 "
-            "(each Retry-After honoured in full), other 5xx or a connection error, counted "
-            "from its first attempt; a wait that would end past it fails the request at once",
-        ),
-        th.Property(
-            "max_retries",
-            th.IntegerType(minimum=0),
-            description="Optional cap on the number of retries of one request (0: no retry); "
-            "unset: only max_retry_seconds limits them",
         ),
         STRICT_SETTINGS,
     ).to_dict()

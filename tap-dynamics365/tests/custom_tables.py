@@ -11,7 +11,7 @@ import typing as t
 from dataclasses import dataclass
 
 if t.TYPE_CHECKING:
-    from tap_dynamics365.client import DataverseClient
+    from dataverse_client.client import DataverseClient
 
 NS = "Microsoft.Dynamics.CRM."
 #: Column kinds cycled through; DateOnly is a DateTime column with Format DateOnly.

@@ -6,15 +6,10 @@ import json
 import typing as t
 
 import pytest
-from tap_dynamics365.check import (
-    CheckResult,
-    CheckStep,
-    main,
-    page_step,
-    print_report,
-    run_checks,
-)
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.checks import page_step
+from dataverse_client.client import DataverseClient
+from sync_support.checks import CheckResult, CheckStep, print_report, run_checks
+from tap_dynamics365.check import main
 
 from .conftest import CONFIG
 

@@ -12,7 +12,7 @@ import typing as t
 
 import pytest
 from crm_sandbox.testing import Sandbox, launch
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 from tap_dynamics365.tap import TapDynamics365
 
 from .custom_tables import MAX_LENGTHS, SCHEMA_TYPES, WideTable

@@ -7,9 +7,9 @@ import time
 
 import pytest
 import requests
+from dataverse_client.auth import AuthenticationError
+from dataverse_client.client import DataverseClient, RetryBudgetExceededError
 from requests.adapters import HTTPAdapter
-from tap_dynamics365.auth import AuthenticationError
-from tap_dynamics365.client import DataverseClient, RetryBudgetExceededError
 from tap_dynamics365.tap import TapDynamics365
 
 from .conftest import CONFIG

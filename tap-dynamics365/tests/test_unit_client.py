@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tap_dynamics365.client import (
+from dataverse_client.client import (
     DataverseAPIError,
     DeltaTokenExpiredError,
     ForbiddenError,

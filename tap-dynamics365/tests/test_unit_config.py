@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tap_dynamics365.auth import ClientCertificate
-from tap_dynamics365.settings_check import ConfigError
+from dataverse_client.auth import ClientCertificate
+from sync_support.settings_check import ConfigError
 from tap_dynamics365.tap import TapDynamics365
 
 BASE = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tap_dynamics365.metadata import (
+from dataverse_client.metadata import (
     Column,
     Table,
     _option_records,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tap_dynamics365.metadata import Column
+from dataverse_client.metadata import Column
 from tap_dynamics365.pagination import ODataPaginator
 from tap_dynamics365.records import RecordBuilder
 

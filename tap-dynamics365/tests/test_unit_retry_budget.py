@@ -7,8 +7,8 @@ import time
 
 import pytest
 import requests
+from dataverse_client.client import DataverseClient, RetryBudgetExceededError, RetryPolicy
 from requests.adapters import BaseAdapter
-from tap_dynamics365.client import DataverseClient, RetryBudgetExceededError, RetryPolicy
 from tap_dynamics365.tap import TapDynamics365
 
 from .test_unit_config import BASE

@@ -11,21 +11,13 @@ when all are ok, 1 otherwise, 2 on a config error. Nothing is written.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import typing as t
 
-from tap_adobe_campaign.check import (
-    CheckStep,
-    cli_config,
-    metadata_step,
-    page_step,
-    print_report,
-    run_checks,
-    token_step,
-)
-from tap_adobe_campaign.client import CampaignClient
-from tap_adobe_campaign.settings_check import ConfigError
+from campaign_client.checks import metadata_step, page_step, token_step
+from campaign_client.client import CampaignClient
+from sync_support.checks import CheckStep, cli_config, parse_args, print_report, run_checks
+from sync_support.settings_check import ConfigError
 
 from target_adobe_campaign.routing import parse_routes
 
@@ -45,32 +37,20 @@ def target_steps(client: CampaignClient, config: Mapping[str, t.Any]) -> list[Ch
     return steps
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        prog="target-adobe-campaign-check",
-        description="Check the connection to Adobe Campaign: IMS token, and the metadata and "
-        "first page of every resource the resources setting routes to. Writes nothing.",
-    )
-    parser.add_argument(
-        "--config",
-        action="append",
-        required=True,
-        help="target-adobe-campaign settings file, or ENV for TARGET_ADOBE_CAMPAIGN_* "
-        "variables (repeatable, later ones win)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    return parser.parse_args(argv)
+DESCRIPTION = (
+    "Check the connection to Adobe Campaign: IMS token, and the metadata and "
+    "first page of every resource the resources setting routes to. Writes nothing."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `target-adobe-campaign-check`; returns the exit status."""
     from target_adobe_campaign.target import TargetAdobeCampaign
 
-    args = parse_args(argv)
+    args = parse_args(TargetAdobeCampaign, DESCRIPTION, argv)
     try:
         target = TargetAdobeCampaign(
-            config=cli_config(TargetAdobeCampaign, args.config),
+            config=cli_config(TargetAdobeCampaign, args.config or ["ENV"]),
             parse_env_config=False,
             validate_config=True,
             setup_mapper=False,

@@ -26,8 +26,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from campaign_client.classic import ClassicClient, Enumeration, EnumValue, match, plan_write
 from singer_sdk import typing as th
-from tap_adobe_campaign.classic import ClassicClient, Enumeration, EnumValue, match, plan_write
 
 from target_adobe_campaign.options import StreamOptionsError
 from target_adobe_campaign.payload import (

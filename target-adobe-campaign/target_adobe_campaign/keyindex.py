@@ -15,7 +15,7 @@ if t.TYPE_CHECKING:
     import logging
     from collections.abc import Iterable
 
-    from tap_adobe_campaign.client import CampaignClient
+    from campaign_client.client import CampaignClient
 
     from target_adobe_campaign.routing import Route
 

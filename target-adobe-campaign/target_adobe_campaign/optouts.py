@@ -14,8 +14,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
+from campaign_client.optouts import FLAGS
 from singer_sdk import typing as th
-from tap_adobe_campaign.optout_export import FLAGS
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping

@@ -7,7 +7,7 @@ import decimal
 import typing as t
 from dataclasses import dataclass
 
-from tap_adobe_campaign.dates import to_campaign_date, to_campaign_datetime
+from campaign_client.dates import to_campaign_date, to_campaign_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
+from campaign_client.client import AmbiguousWriteError, NotFoundError, RecordRefusedError
 from singer_sdk.sinks import BatchSink
-from tap_adobe_campaign.client import AmbiguousWriteError, NotFoundError, RecordRefusedError
 from typing_extensions import override
 
 from target_adobe_campaign.keyindex import DuplicateKeyError, Entry

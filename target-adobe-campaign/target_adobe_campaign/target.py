@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
+from campaign_client.client import CampaignClient
+from campaign_client.settings import CONNECTION_SETTINGS, connection_errors
 from singer_sdk import Target
 from singer_sdk import typing as th
-from tap_adobe_campaign.client import CampaignClient
-from tap_adobe_campaign.settings import CONNECTION_SETTINGS, connection_errors
-from tap_adobe_campaign.settings_check import STRICT_SETTINGS, validate_settings
+from sync_support.interrupt import stop_on_signal
+from sync_support.rejects import RejectsFile, RunSummary
+from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
 from target_adobe_campaign.enum_sink import EnumerationSink
@@ -25,10 +27,10 @@ from target_adobe_campaign.enumerations import (
     Choices,
     parse_fields,
 )
-from target_adobe_campaign.interrupt import CallPool, stop_on_signal
 from target_adobe_campaign.keyindex import KeyIndex
 from target_adobe_campaign.optouts import OPT_OUT_SETTINGS, OptOutPolicy
-from target_adobe_campaign.rejects import OUTCOMES, RejectsFile, RunSummary
+from target_adobe_campaign.outcomes import OUTCOMES, would_line
+from target_adobe_campaign.pool import CallPool
 from target_adobe_campaign.routing import RESOURCES_SETTING, Route, parse_routes
 from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink
 
@@ -125,7 +127,7 @@ class TargetAdobeCampaign(Target):
         """Drain sinks one at a time: parents first; concurrency lives inside a batch."""
         super().__init__(**kwargs)
         self.max_parallelism = 1
-        self.summary = RunSummary()
+        self.summary = RunSummary(OUTCOMES)
         self._indexes: dict[tuple[str, str], KeyIndex] = {}
         #: Stream → CRM ids its filter left out in this run (their children follow them).
         self.filtered_out: defaultdict[str, set[str]] = defaultdict(set)
@@ -300,7 +302,7 @@ class TargetAdobeCampaign(Target):
                 "Summary %s: %s", stream, ", ".join(f"{o} {counts[o]}" for o in OUTCOMES)
             )
         if self.dry_run:
-            self.logger.info("DRY RUN: %s", self.summary.would_line())
+            self.logger.info("DRY RUN: %s", would_line(self.summary))
         rejected = self.summary.total("rejected")
         if rejected:
             msg = (

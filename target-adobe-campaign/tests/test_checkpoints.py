@@ -15,7 +15,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 import pytest
-from tap_adobe_campaign.client import CampaignClient
+from campaign_client.client import CampaignClient
 
 from .helpers import CONTACT_SCHEMA, PROJECT_SCHEMA, ROUTES, connection, record, rows, state
 

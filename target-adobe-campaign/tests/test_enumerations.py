@@ -5,8 +5,8 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from tap_adobe_campaign.classic import Enumeration, EnumValue, EnumWrite
-from tap_adobe_campaign.settings_check import ConfigError
+from campaign_client.classic import Enumeration, EnumValue, EnumWrite
+from sync_support.settings_check import ConfigError
 from target_adobe_campaign.enumerations import PENDING, OptionSet, parse_fields, slug
 from target_adobe_campaign.payload import RecordRejectedError
 from target_adobe_campaign.target import TargetAdobeCampaign

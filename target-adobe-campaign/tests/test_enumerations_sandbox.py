@@ -10,8 +10,8 @@ import json
 import typing as t
 
 import pytest
-from tap_adobe_campaign.classic import ClassicClient, EnumWrite
-from tap_adobe_campaign.client import CampaignClient
+from campaign_client.classic import ClassicClient, EnumWrite
+from campaign_client.client import CampaignClient
 from target_adobe_campaign.target import RecordsRejectedError, TargetAdobeCampaign
 
 from tests.helpers import ROUTES, connection, record, rows, schema, state

@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from tap_adobe_campaign.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from target_adobe_campaign.options import (
     StreamOptionsError,
     WriteOptions,

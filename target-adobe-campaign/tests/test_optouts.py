@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tap_adobe_campaign.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from target_adobe_campaign.optouts import DEFAULT_FIELDS, MODES, OptOutPolicy
 from target_adobe_campaign.target import TargetAdobeCampaign
 

@@ -6,8 +6,8 @@ import json
 import time
 
 import pytest
+from campaign_client.client import AccessDeniedError
 from click.testing import CliRunner
-from tap_adobe_campaign.client import AccessDeniedError
 from target_adobe_campaign.target import RecordsRejectedError, TargetAdobeCampaign
 
 from .helpers import (

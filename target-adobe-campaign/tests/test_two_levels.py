@@ -7,7 +7,7 @@ import json
 import typing as t
 
 import pytest
-from tap_adobe_campaign.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from target_adobe_campaign.target import RecordsRejectedError, TargetAdobeCampaign
 
 from .helpers import CONTACT_SCHEMA, PROJECT_SCHEMA, ROUTES, Run, record, rows, schema, writes

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from tap_adobe_campaign.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from target_adobe_campaign.payload import RecordRejectedError, build_payload, changed_fields
 from target_adobe_campaign.routing import parse_routes
 from target_adobe_campaign.target import TargetAdobeCampaign, UnroutedStreamError

@@ -12,21 +12,12 @@ is ok, 1 otherwise, 2 on a config error.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import typing as t
 
-from tap_dynamics365.check import (
-    CheckError,
-    CheckStep,
-    cli_config,
-    metadata_step,
-    page_step,
-    print_report,
-    run_checks,
-    token_step,
-)
-from tap_dynamics365.settings_check import ConfigError
+from dataverse_client.checks import CheckError, metadata_step, page_step, token_step
+from sync_support.checks import CheckStep, cli_config, parse_args, print_report, run_checks
+from sync_support.settings_check import ConfigError
 
 from target_dynamics365.events import ACTIVITY_TABLES, EVENT_ID, KEY_NAME, ActivityTable
 from target_dynamics365.optouts import MODIFIED_ON, contact_fields
@@ -37,7 +28,7 @@ from target_dynamics365.writers import upsert_multiple_tables
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from tap_dynamics365.client import DataverseClient
+    from dataverse_client.client import DataverseClient
 
 CONTACT = "contact"
 PROVISION_HINT = "run target-dynamics365-provision"
@@ -107,33 +98,21 @@ def target_steps(client: DataverseClient, mapping: Mapping[str, Sequence[str]]) 
     ]
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        prog="target-dynamics365-check",
-        description="Check that target-dynamics365 can write to Dynamics 365: token, contact "
-        "metadata and one page, opt-out columns, the email event activity tables and their "
-        "acs_eventid key, UpsertMultiple. Reads only.",
-    )
-    parser.add_argument(
-        "--config",
-        action="append",
-        required=True,
-        help="target-dynamics365 settings file, or ENV for TARGET_DYNAMICS365_* variables "
-        "(repeatable, later ones win)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    return parser.parse_args(argv)
+DESCRIPTION = (
+    "Check that target-dynamics365 can write to Dynamics 365: token, contact "
+    "metadata and one page, opt-out columns, the email event activity tables and their "
+    "acs_eventid key, UpsertMultiple. Reads only."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `target-dynamics365-check`; returns the exit status."""
     from target_dynamics365.target import TargetDynamics365
 
-    args = parse_args(argv)
+    args = parse_args(TargetDynamics365, DESCRIPTION, argv)
     try:
         target = TargetDynamics365(
-            config=cli_config(TargetDynamics365, args.config),
+            config=cli_config(TargetDynamics365, args.config or ["ENV"]),
             parse_env_config=False,
             validate_config=True,
         )

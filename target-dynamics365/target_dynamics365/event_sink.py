@@ -18,8 +18,8 @@ import typing as t
 from collections import Counter
 from urllib.parse import quote
 
-from tap_dynamics365.batch import ChangeSetError
-from tap_dynamics365.client import DataverseAPIError, ForbiddenError
+from dataverse_client.batch import ChangeSetError
+from dataverse_client.client import DataverseAPIError, ForbiddenError
 
 from target_dynamics365.events import (
     ACTIVITY_TABLES,

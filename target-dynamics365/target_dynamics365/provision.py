@@ -17,9 +17,9 @@ import typing as t
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from dataverse_client.client import DataverseAPIError
 from singer_sdk.exceptions import ConfigValidationError
-from tap_dynamics365.check import cli_config
-from tap_dynamics365.client import DataverseAPIError
+from sync_support.checks import cli_config
 
 from target_dynamics365.events import ACTIVITY_TABLES, EVENT_ID, ActivityTable
 from target_dynamics365.metadata import column_body, key_body, table_body
@@ -27,7 +27,7 @@ from target_dynamics365.metadata import column_body, key_body, table_body
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from tap_dynamics365.client import DataverseClient
+    from dataverse_client.client import DataverseClient
 
 DEFAULT_KEY_TIMEOUT = 600.0  # seconds; Dataverse builds the key's index in a background job
 POLL_SECONDS = 2.0

@@ -16,14 +16,14 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import msgspec
-from tap_dynamics365.batch import CRLF, MAX_OPERATIONS, OperationResponse, parse_response
-from tap_dynamics365.client import DataverseAPIError
+from dataverse_client.batch import CRLF, MAX_OPERATIONS, OperationResponse, parse_response
+from dataverse_client.client import DataverseAPIError
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
     import requests
-    from tap_dynamics365.client import DataverseClient
+    from dataverse_client.client import DataverseClient
 
 REQUEST = "POST $batch (GET parts)"
 

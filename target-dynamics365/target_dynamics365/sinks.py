@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote
 
+from dataverse_client.client import DataverseAPIError, ForbiddenError
 from singer_sdk.sinks import BatchSink
-from tap_dynamics365.client import DataverseAPIError, ForbiddenError
 
 from target_dynamics365.optouts import (
     MODIFIED_ON,

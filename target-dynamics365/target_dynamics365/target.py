@@ -6,44 +6,28 @@ import copy
 import typing as t
 from functools import cached_property
 
+from dataverse_client.client import DataverseClient, connection_errors
+from dataverse_client.settings import CONNECTION_SETTINGS
 from singer_sdk import Target
 from singer_sdk import typing as th
-from tap_dynamics365.client import DataverseClient, connection_errors
-from tap_dynamics365.settings_check import validate_settings
-from tap_dynamics365.tap import TapDynamics365
+from sync_support.interrupt import stop_on_signal
+from sync_support.rejects import RejectsFile, RunSummary
+from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
 from target_dynamics365.event_sink import EVENT_BATCH_MAX, EVENT_BATCH_MIN, EmailEventSink
-from target_dynamics365.interrupt import stop_on_signal
 from target_dynamics365.optouts import (
     DEFAULT_OPT_OUT_MAPPING,
     DEFAULT_OPT_OUT_SYNC,
     OPT_OUT_SYNC_MODES,
 )
-from target_dynamics365.rejects import OUTCOMES, RejectsFile, RunSummary
+from target_dynamics365.outcomes import OUTCOMES
 from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, OptOutSink
 
 if t.TYPE_CHECKING:
     from types import FrameType
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-dynamics365.jsonl"
-#: The tap's settings that say how to reach and authenticate to Dataverse.
-CONNECTION_KEYS = (
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "client_certificate_path",
-    "client_certificate_thumbprint",
-    "client_certificate_password",
-    "authority_host",
-    "resource_url",
-    "api_version",
-    "ca_bundle",
-    "request_timeout",
-    "max_retry_seconds",
-    "strict_settings",
-    "max_retries",
-)
 #: Streams this target writes, and the sink of each (`opt_outs`: Campaign's SFTP export rows).
 SINKS: dict[str, type[DataverseSink]] = {
     "profiles": OptOutSink,
@@ -59,18 +43,10 @@ DRY_RUN_VERBS = {
 }
 
 
-def _connection_schema() -> dict[str, t.Any]:
-    """Return the tap's connection settings, reused as they are (one definition)."""
-    schema = TapDynamics365.config_jsonschema
-    return {
-        "properties": {key: schema["properties"][key] for key in CONNECTION_KEYS},
-        "required": [key for key in schema.get("required", []) if key in CONNECTION_KEYS],
-    }
-
-
 def _target_schema() -> dict[str, t.Any]:
-    connection = _connection_schema()
-    own = th.PropertiesList(
+    return th.PropertiesList(
+        *CONNECTION_SETTINGS,
+        STRICT_SETTINGS,
         th.Property(
             "opt_out_mapping",
             th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
@@ -110,11 +86,6 @@ def _target_schema() -> dict[str, t.Any]:
             f"and at {EVENT_BATCH_MAX} at most",
         ),
     ).to_dict()
-    return {
-        "type": "object",
-        "properties": {**connection["properties"], **own["properties"]},
-        "required": connection["required"],
-    }
 
 
 class UnsupportedStreamError(Exception):
@@ -144,7 +115,7 @@ class TargetDynamics365(Target):
         self._emitted_state: dict | None = None
         self._checkpointing = False
         super().__init__(**kwargs)
-        self.summary = RunSummary()
+        self.summary = RunSummary(OUTCOMES)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -159,7 +130,7 @@ class TargetDynamics365(Target):
 
     @cached_property
     def client(self) -> DataverseClient:
-        """The Web API client every sink shares (tap-dynamics365's)."""
+        """The Web API client every sink shares (`dataverse_client`, as tap-dynamics365's)."""
         return DataverseClient.from_config(self.config, logger=self.logger)
 
     @cached_property

@@ -12,14 +12,14 @@ import typing as t
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from tap_dynamics365.batch import Operation, send_changeset
+from dataverse_client.batch import Operation, send_changeset
 
 from target_dynamics365.events import activity_target, changeset_body
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from tap_dynamics365.client import DataverseAPIError, DataverseClient
+    from dataverse_client.client import DataverseAPIError, DataverseClient
 
     from target_dynamics365.events import ActivityTable
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import typing as t
 
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 from target_dynamics365.target import TargetDynamics365
 
 from .conftest import CONNECTION

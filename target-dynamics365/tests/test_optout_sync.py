@@ -6,7 +6,7 @@ import datetime
 import typing as t
 
 import pytest
-from tap_dynamics365.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from target_dynamics365.target import TargetDynamics365
 
 from .conftest import CONNECTION

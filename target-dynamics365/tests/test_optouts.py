@@ -6,7 +6,7 @@ import time
 import uuid
 
 import pytest
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 from target_dynamics365.target import RecordsRejectedError
 
 from .helpers import config, contact, contacts, rejects, run_cli, run_target, writes

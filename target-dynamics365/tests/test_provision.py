@@ -10,7 +10,7 @@ import typing as t
 
 import pytest
 from crm_sandbox.testing import launch
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 from target_dynamics365.events import ACTIVITY_TABLES
 from target_dynamics365.provision import ProvisioningError, provision, wait_for_key
 from target_dynamics365.target import TargetDynamics365

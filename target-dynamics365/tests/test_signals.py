@@ -15,7 +15,7 @@ import signal
 import typing as t
 
 import pytest
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 from target_dynamics365.target import TargetDynamics365
 
 from .helpers import PROFILE_SCHEMA, config, contact, contacts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tap_dynamics365.settings_check import ConfigError
+from sync_support.settings_check import ConfigError
 from target_dynamics365.event_sink import EmailEventSink
 from target_dynamics365.events import ACTIVITY_TABLES, activity_target, event_date
 from target_dynamics365.optouts import (

@@ -10,7 +10,7 @@ import typing as t
 import uuid
 
 import pytest
-from tap_dynamics365.client import DataverseClient
+from dataverse_client.client import DataverseClient
 from target_dynamics365.event_sink import EmailEventSink
 from target_dynamics365.target import RecordsRejectedError
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from tap_dynamics365.client import DataverseClient
+    from dataverse_client.client import DataverseClient
 
 TABLE_PROPERTIES = (
     "LogicalName",

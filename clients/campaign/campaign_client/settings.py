@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from tap_adobe_campaign.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES
-from tap_adobe_campaign.client import DEFAULT_API_BASE_URL, DEFAULT_MAX_RETRY_SECONDS
+from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES
+from campaign_client.client import DEFAULT_API_BASE_URL, DEFAULT_MAX_RETRY_SECONDS
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping

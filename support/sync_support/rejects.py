@@ -1,4 +1,8 @@
-"""Rejected records (a JSON Lines file) and the run's per-stream outcome counts (a JSON file)."""
+"""Rejected records (a JSON Lines file) and the run's outcome counts per stream (both targets).
+
+Each target names its own outcomes (`RunSummary(outcomes)`): the order its summary lines and
+its summary file list them in.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +13,19 @@ import typing as t
 from collections import Counter
 from pathlib import Path
 
-OUTCOMES = (
-    "created",
-    "updated",
-    "unchanged",
-    "deleted",
-    "skipped_deletes",
-    "filtered_out",  # `_sdc_filtered_out` true: not written (no Campaign record, or not deleting)
-    "deleted_filtered_out",  # `_sdc_filtered_out` true: its Campaign record deleted
-    "rejected",
-    "skipped_no_parent",  # a link's parent is not in Campaign and `missing_parent` is skip
-    # not a record outcome: Campaign opt-outs a record would have cleared (opt_out_sync
-    # bidirectional); the record itself is also counted updated or unchanged
-    "opt_outs_kept",
-)
-
 
 class RejectsFile:
     """One JSON object per rejected record; the file is rewritten by every run.
 
-    A line: `{"stream", "key", "reason", "field", "status", "code", "rejected_at", "record"}`.
+    A line: `{"stream", "key", "reason", "field", "status", "code", "rejected_at", "record"}`
+    (`field`: the record's field at fault, when known), plus `"dry_run": true` in a dry run
+    (what a real run would reject).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, dry_run: bool = False) -> None:
         """Nothing is written until the first reject (or `close`)."""
         self.path = Path(path)
+        self.dry_run = dry_run
         self._file: t.TextIO | None = None
         self._lock = threading.Lock()
 
@@ -48,7 +40,7 @@ class RejectsFile:
         status: int | None = None,
         code: str | None = None,
     ) -> None:
-        """Append one rejected record with Campaign's reason."""
+        """Append one rejected record with the reason."""
         line = {
             "stream": stream,
             "key": key,
@@ -59,6 +51,8 @@ class RejectsFile:
             "rejected_at": datetime.datetime.now(datetime.UTC).isoformat(),
             "record": record,
         }
+        if self.dry_run:
+            line["dry_run"] = True
         text = json.dumps(line, default=str, ensure_ascii=False) + "\n"
         with self._lock:
             if self._file is None:
@@ -81,14 +75,15 @@ class RejectsFile:
 class RunSummary:
     """Outcome counts per stream; thread-safe."""
 
-    def __init__(self) -> None:
-        """Start with no counts."""
+    def __init__(self, outcomes: t.Sequence[str]) -> None:
+        """Start with no counts; `outcomes` are the only ones `add` accepts, in report order."""
+        self.outcomes = tuple(outcomes)
         self._counts: dict[str, Counter[str]] = {}
         self._lock = threading.Lock()
 
     def add(self, stream: str, outcome: str, count: int = 1) -> None:
-        """Count `count` records of `stream` with `outcome` (one of OUTCOMES)."""
-        if outcome not in OUTCOMES:
+        """Count `count` records of `stream` with `outcome` (one of `outcomes`)."""
+        if outcome not in self.outcomes:
             msg = f"unknown outcome '{outcome}'"
             raise ValueError(msg)
         with self._lock:
@@ -98,7 +93,7 @@ class RunSummary:
         """Return every outcome (zeros included) per stream."""
         with self._lock:
             return {
-                stream: {outcome: counts[outcome] for outcome in OUTCOMES}
+                stream: {outcome: counts[outcome] for outcome in self.outcomes}
                 for stream, counts in sorted(self._counts.items())
             }
 
@@ -107,22 +102,13 @@ class RunSummary:
         with self._lock:
             return sum(counts[outcome] for counts in self._counts.values())
 
-    def would_line(self) -> str:
-        """Return what a dry run would have done, in one line."""
-        deleted = self.total("deleted") + self.total("deleted_filtered_out")
-        return (
-            f"would create {self.total('created')}, update {self.total('updated')}, "
-            f"delete {deleted}, reject {self.total('rejected')}, "
-            f"unchanged {self.total('unchanged')}"
-        )
-
     def write(self, path: str | Path, rejects_file: str | Path, *, dry_run: bool = False) -> None:
-        """Write the summary as JSON, for scripts and the demo."""
+        """Write the summary as JSON (`streams`, `totals`, `rejects_file`), for scripts."""
         streams = self.streams()
         document = {
             "dry_run": dry_run,
             "streams": streams,
-            "totals": {o: sum(s[o] for s in streams.values()) for o in OUTCOMES},
+            "totals": {o: sum(s[o] for s in streams.values()) for o in self.outcomes},
             "rejects_file": str(rejects_file),
         }
         target = Path(path)

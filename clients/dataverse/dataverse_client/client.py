@@ -23,8 +23,8 @@ import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_dynamics365.auth import ClientCertificate, DataverseAuthenticator
-from tap_dynamics365.session import VerifyingSession
+from dataverse_client.auth import ClientCertificate, DataverseAuthenticator
+from dataverse_client.session import VerifyingSession
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator, Mapping

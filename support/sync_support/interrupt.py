@@ -1,4 +1,4 @@
-"""What the target does on SIGTERM or SIGINT: stop where it is, emitting no further STATE.
+"""What a target does on SIGTERM or SIGINT: stop where it is, emitting no further STATE.
 
 singer-sdk 0.54's handler drains every sink again, even the one whose batch the signal
 interrupted (`start_drain` hands it an empty batch, so nothing more is written), and then

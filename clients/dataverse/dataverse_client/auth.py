@@ -11,7 +11,7 @@ import msal
 import requests
 from singer_sdk.authenticators import APIAuthenticatorBase
 
-from tap_dynamics365.session import VerifyingSession
+from dataverse_client.session import VerifyingSession
 
 #: Authority hosts MSAL knows; any other host (a sovereign cloud proxy, the sandbox) must be
 #: marked as "known to the developer" so MSAL never calls login.microsoftonline.com about it.

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from tap_adobe_campaign.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES, IMSAuthenticator
+from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES, IMSAuthenticator
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator, Mapping

@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from tap_dynamics365.client import DataverseAPIError
+from dataverse_client.client import DataverseAPIError
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     import requests
 
-    from tap_dynamics365.client import DataverseClient
+    from dataverse_client.client import DataverseClient
 
 MAX_OPERATIONS = 1000  # requests a batch (and a change set) may hold
 CRLF = "\r\n"

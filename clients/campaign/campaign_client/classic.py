@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from tap_adobe_campaign.client import (
+from campaign_client.client import (
     DEFAULT_API_BASE_URL,
     RETRIED_STATUSES,
     AccessDeniedError,
@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
 
     import requests
 
-    from tap_adobe_campaign.client import CampaignClient
+    from campaign_client.client import CampaignClient
 
 SOAP_PATH = "/nl/jsp/soaprouter.jsp"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"

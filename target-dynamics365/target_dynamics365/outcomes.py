@@ -1,0 +1,3 @@
+"""What can happen to a record in a run: the outcomes the summary counts, in its order."""
+
+OUTCOMES = ("created", "updated", "upserted", "unchanged", "skipped", "skipped_mode", "rejected")
