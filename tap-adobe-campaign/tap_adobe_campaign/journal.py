@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 import msgspec
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest
+from sync_support.progress import StreamProgress
 from sync_support.settings_check import ConfigError
 
 from tap_adobe_campaign.events import EMAIL_EVENT_SCHEMA, EventFilter, Skipped, to_record
@@ -167,6 +168,11 @@ class EmailEventsStream(ClientStream):
         super().validate_response(response)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the journal, with progress lines and a summary line (`StreamProgress`)."""
+        self.progress = StreamProgress(self.name, self.logger, self.client.calls)
+        yield from self.progress.track(self._read(context))
+
+    def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the journal from the bookmark to its end (204)."""
         if errors := journal_setting_errors(self.config):
             raise ConfigError(self.tap_name, errors)
@@ -210,6 +216,7 @@ class EmailEventsStream(ClientStream):
         )
         self.state_manager.is_flushed = False
         self._write_state_message()
+        self.progress.page()
 
     def _on_expired(self, response: requests.Response) -> None:
         since = self._saved_position(self._context) or "(none)"

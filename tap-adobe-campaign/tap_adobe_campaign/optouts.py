@@ -25,6 +25,7 @@ import tempfile
 import typing as t
 
 from singer_sdk import Stream
+from sync_support.progress import CallCounts, StreamProgress
 
 from tap_adobe_campaign.optout_export import (
     OPT_OUT_SCHEMA,
@@ -55,6 +56,7 @@ class OptOutsStream(Stream):
     replication_key = "export_position"
     is_sorted = True  # files by name (time), rows in file order
     schema = OPT_OUT_SCHEMA
+    progress: StreamProgress  # of the read in progress (`get_records`)
 
     def __init__(
         self,
@@ -127,6 +129,14 @@ class OptOutsStream(Stream):
         return latest
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the export files, with progress lines and a summary (`StreamProgress`).
+
+        Its pages are export files; it sends no HTTP request (the files come over SFTP).
+        """
+        self.progress = StreamProgress(self.name, self.logger, CallCounts())
+        yield from self.progress.track(self._read_files(context))
+
+    def _read_files(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read every export file after the bookmark (all of them without one)."""
         reason = self.disabled_reason()
         if reason:
@@ -167,6 +177,7 @@ class OptOutsStream(Stream):
                 self.files_read.append(name)
                 # Runs once the file's last record is written: checkpoint the file.
                 self._write_state_message()
+                self.progress.page()
         if self.superseded:
             self.logger.info(
                 "Skipped %d opt-out export row(s) superseded by a later row of the same "

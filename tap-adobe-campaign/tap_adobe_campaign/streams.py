@@ -10,6 +10,7 @@ from campaign_client.dates import from_campaign_datetime, to_campaign_datetime
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
+from sync_support.progress import StreamProgress
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -55,6 +56,8 @@ class ClientStream(RESTStream):
     Session (TLS, gateway headers), authenticator, timeout and the retry policy all come
     from the client, so stream reads behave like the target's calls.
     """
+
+    progress: StreamProgress  # of the read in progress (`get_records`)
 
     def __init__(self, tap: Tap, client: CampaignClient, **kwargs: t.Any) -> None:
         """Keep the shared client."""
@@ -225,6 +228,11 @@ class ProfilesStream(CampaignStream):
         return params
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the profiles, with progress lines and a summary line (`StreamProgress`)."""
+        self.progress = StreamProgress(self.name, self.logger, self.client.calls)
+        yield from self.progress.track(self._read(context))
+
+    def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read from the bookmark (or start_date) on, oldest change first."""
         self._bookmark = self.get_starting_timestamp(context)
         self._unlinked = self._older = 0
@@ -244,6 +252,7 @@ class ProfilesStream(CampaignStream):
         yield from super().parse_response(response)
         # Runs when the SDK asks for the next record: the page's records are written.
         self._write_state_message()
+        self.progress.page()
 
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None

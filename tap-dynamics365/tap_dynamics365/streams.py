@@ -12,6 +12,7 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
+from sync_support.progress import StreamProgress
 from typing_extensions import override
 
 from tap_dynamics365.pagination import ODataPaginator, page_decoder
@@ -106,6 +107,8 @@ class TableStream(DataverseStream):
     State is checkpointed after every page.
     """
 
+    progress: StreamProgress  # of the read in progress (`get_records`)
+
     def __init__(
         self,
         tap: Tap,
@@ -183,6 +186,11 @@ class TableStream(DataverseStream):
     # --- sync -----------------------------------------------------------------------------
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the table, with progress lines and a summary line (`StreamProgress`)."""
+        self.progress = StreamProgress(self.name, self.logger, self.client.calls)
+        yield from self.progress.track(self._read(context))
+
+    def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the table; a 403 is skipped with a warning when `skip_forbidden_tables` is on."""
         self._builder = RecordBuilder(
             self.columns, formatted_values=self.formatted_values, selected=self._is_selected
@@ -311,6 +319,7 @@ class TableStream(DataverseStream):
                     )
         self.state_manager.is_flushed = False
         self._write_state_message()
+        self.progress.page()
 
     @override
     def _generate_record_messages(
@@ -389,6 +398,10 @@ class OptionSetsStream(Stream):
         super().__init__(tap)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Option set metadata, table by table."""
-        for table, columns in self.tables:
-            yield from list_options(self.client, table, {c.logical_name for c in columns})
+        """Option set metadata, table by table (with a summary line, `StreamProgress`)."""
+        progress = StreamProgress(self.name, self.logger, self.client.calls)
+        yield from progress.track(
+            option
+            for table, columns in self.tables
+            for option in list_options(self.client, table, {c.logical_name for c in columns})
+        )

@@ -181,3 +181,17 @@ def test_expired_token_in_stored_next_link_triggers_a_full_resync(
     changed = admin.touch_rows("contacts", 1)
     after = run_tap(["contact"], state=resync.states[-1])
     assert _ids(after.records("contact"), "contactid") == changed
+
+
+def test_each_stream_ends_with_a_summary_line(admin, caplog) -> None:
+    """`Summary contact: records …, deletes …, pages …, requests …, retries …, seconds …`."""
+    total = admin.state()["counts"]["contacts"]
+    admin.clear_requests()
+    with caplog.at_level(logging.INFO):
+        run_tap(["contact"], page_size=25)
+    summaries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Summary")]
+    assert len(summaries) == 1
+    pages = -(-total // 25)
+    assert summaries[0].startswith(
+        f"Summary contact: records {total}, deletes 0, pages {pages}, requests {pages}, retries 0,"
+    )

@@ -27,6 +27,7 @@ import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from sync_support.progress import CallCounts
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES, IMSAuthenticator
@@ -323,6 +324,8 @@ class CampaignClient:
         self.session = requests.Session()
         self.session.headers.update(CAMPAIGN_HEADERS)
         self.session.headers["X-Api-Key"] = client_id
+        self.calls = CallCounts()  # responses and retry waits, for the taps' progress lines
+        self.calls.count_responses(self.session)
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         if ca_bundle:
@@ -382,7 +385,8 @@ class CampaignClient:
         return url
 
     def log_backoff(self, details: Details) -> None:
-        """Log a retry with its wait, its reason and the budget used."""
+        """Log a retry with its wait, its reason and the budget used (and count it)."""
+        self.calls.retries += 1
         self.retry.log_wait(self.logger, details)
 
     # --- requests -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import backoff
 import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from sync_support.progress import CallCounts
 
 from dataverse_client.auth import ClientCertificate, DataverseAuthenticator
 from dataverse_client.session import VerifyingSession
@@ -282,6 +283,8 @@ class DataverseClient:
         self.logger = logger or logging.getLogger(__name__)
         self.session = VerifyingSession(ca_bundle or True)
         self.session.headers.update(ODATA_HEADERS)
+        self.calls = CallCounts()  # responses and retry waits, for the taps' progress lines
+        self.calls.count_responses(self.session)
         self.authenticator = DataverseAuthenticator(
             tenant_id=tenant_id,
             client_id=client_id,
@@ -328,7 +331,8 @@ class DataverseClient:
         return self.api_url + path_or_url.lstrip("/")
 
     def log_backoff(self, details: Details) -> None:
-        """Log a retry with its wait, its reason and the budget used."""
+        """Log a retry with its wait, its reason and the budget used (and count it)."""
+        self.calls.retries += 1
         self.retry.log_wait(self.logger, details)
 
     def _send_once(
