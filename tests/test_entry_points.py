@@ -30,8 +30,7 @@ def test_every_make_recipe_that_runs_meltano_sets_umask_077() -> None:
 
 
 def test_the_documented_scheduler_commands_set_umask_077() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    scheduling = readme.split("## Scheduling", 1)[1].split("\n## ", 1)[0]
+    scheduling = (REPO_ROOT / "docs" / "scheduling.md").read_text()
     cron = [line for line in scheduling.splitlines() if "schedule run" in line and "*" in line]
     assert len(cron) == 2
     assert all("umask 077 &&" in line for line in cron)
