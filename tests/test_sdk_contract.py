@@ -63,6 +63,18 @@ INTERNALS = (
         "the taps call it after every page (or export file): a checkpoint mid-stream",
     ),
     Internal(
+        "singer_sdk.Stream",
+        "_write_activate_version_message",
+        "tap-dynamics365 calls it after a read of a whole table: the SDK sends ACTIVATE_VERSION "
+        "only at the start of FULL_TABLE streams, ours are incremental",
+    ),
+    Internal(
+        "singer_sdk.Stream",
+        "_stream_version",
+        "tap-dynamics365 sets it for a read of a whole table: the version its RECORD messages "
+        "carry and ACTIVATE_VERSION activates",
+    ),
+    Internal(
         "singer_sdk.Target",
         "_write_state_message",
         "both targets override it: no STATE in a dry run, none past records still waiting, "
@@ -106,7 +118,9 @@ def _resolve(owner: str) -> object:
 @pytest.mark.parametrize("internal", INTERNALS, ids=lambda i: f"{i.owner}.{i.member}")
 def test_each_listed_internal_still_exists(internal: Internal) -> None:
     owner = _resolve(internal.owner)
-    assert hasattr(owner, internal.member), (
+    # An instance attribute (`_stream_version`) is found where the SDK's class assigns it.
+    assigned = inspect.isclass(owner) and f"self.{internal.member}:" in inspect.getsource(owner)
+    assert hasattr(owner, internal.member) or assigned, (
         f"singer-sdk {SDK_VERSION} has no {internal.owner}.{internal.member}, which {internal.why}"
     )
 

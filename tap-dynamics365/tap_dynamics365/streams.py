@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 import typing as t
 from urllib.parse import quote
 
@@ -220,7 +221,10 @@ class TableStream(DataverseStream):
             self.logger.info("Reading '%s' in full (initial change-tracking snapshot)", self.name)
         self._first_url = stored or snapshot
         try:
-            yield from self.request_records(context)
+            if stored:
+                yield from self.request_records(context)
+            else:
+                yield from self._full_read(context)
         except DeltaTokenExpiredError as exc:
             # Expiry can come from the stored delta link or from a stored next link (a paged
             # delta, or a tracked snapshot stopped part-way); retrying either fails the same
@@ -241,7 +245,7 @@ class TableStream(DataverseStream):
             state.pop(NEXT_LINK, None)
             state.pop(DELTA_LINK, None)
             self._first_url = snapshot
-            yield from self.request_records(context)
+            yield from self._full_read(context)
 
     def _polled_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         state = self.stream_state
@@ -258,7 +262,25 @@ class TableStream(DataverseStream):
             self._seen_second = self._bookmark
             state[SEEN_AT_BOOKMARK] = self._seen
         self._first_url = self._query_url(options)
+        if self.replication_key and self._bookmark:
+            yield from self.request_records(context)
+        else:
+            yield from self._full_read(context)
+
+    def _full_read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read the whole table from `_first_url`, then emit ACTIVATE_VERSION.
+
+        Its records carry this read's version; once the last one is out, ACTIVATE_VERSION tells
+        a loader that rows of older versions are gone at the source (a warehouse loader
+        deletes them). Not when `start_date` keeps part of the table out, nor with
+        `emit_activate_version_messages` off.
+        """
+        if not self.emit_activate_version_messages or self._start_date:
+            yield from self.request_records(context)
+            return
+        self._stream_version = time.time_ns() // 1_000_000
         yield from self.request_records(context)
+        self._write_activate_version_message(self._stream_version)
 
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None

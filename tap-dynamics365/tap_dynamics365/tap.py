@@ -73,6 +73,14 @@ class TapDynamics365(Tap):
             "have it enabled; otherwise poll modifiedon",
         ),
         th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=True,
+            description="After a read of a whole table (first run, --full-refresh, an expired "
+            "delta token; not with start_date), emit ACTIVATE_VERSION so loaders remove the rows "
+            "deleted at the source (option sets too)",
+        ),
+        th.Property(
             "include_formatted_values",
             th.BooleanType,
             default=False,
