@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import typing as t
 
 import msgspec
 from campaign_client.dates import from_campaign_datetime, to_campaign_datetime
+from campaign_client.metadata import resource_fields, value_schema
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
@@ -137,6 +139,8 @@ class CampaignStream(ClientStream):
         yield from page.content
 
 
+#: Custom fields of a tenant (Campaign's naming rule for extensions).
+CUSTOM_PREFIX = "cus"
 PROFILE_SCHEMA = th.PropertiesList(
     th.Property(
         "externalId", th.StringType, required=True, description="External Resource ID (the CRM id)"
@@ -178,6 +182,23 @@ PROFILE_SCHEMA = th.PropertiesList(
 _DATETIME_FIELDS = ("created", "lastModified")
 
 
+def profile_schema(fields: t.Mapping[str, t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
+    """PROFILE_SCHEMA plus the custom fields (`cus*`) of the resource's metadata `fields`.
+
+    Custom links and collections are left out: they are no values of the profile.
+    """
+    schema = copy.deepcopy(PROFILE_SCHEMA)
+    for name, field in sorted(fields.items()):
+        if not name.startswith(CUSTOM_PREFIX) or name in schema["properties"]:
+            continue
+        value = value_schema(field)
+        if value is not None:
+            if field.get("label"):
+                value["description"] = f"{field['label']} (custom field)"
+            schema["properties"][name] = value
+    return schema
+
+
 class ProfilesStream(CampaignStream):
     """Campaign profiles linked to the CRM (with an `externalId`), incremental on `lastModified`.
 
@@ -198,14 +219,18 @@ class ProfilesStream(CampaignStream):
     primary_keys = ("externalId",)
     replication_key = "lastModified"
     is_sorted = True  # _order=lastModified ascending: resumable mid-stream
-    schema = PROFILE_SCHEMA
 
     def __init__(self, tap: Tap, client: CampaignClient, resource: str) -> None:
-        """Read profiles from `resource` (`profileAndServicesExt/profile` shows custom fields)."""
+        """Read profiles from `resource` (`profileAndServicesExt/profile` shows custom fields).
+
+        The schema is the profile's standard fields plus the tenant's custom ones (`cus*`),
+        read from the resource's metadata.
+        """
         self._bookmark: datetime.datetime | None = None
         self._unlinked = 0
         self._older = 0
-        super().__init__(tap, client, path=resource)
+        schema = profile_schema(resource_fields(client, resource))
+        super().__init__(tap, client, path=resource, schema=schema)
 
     @property
     def _filter(self) -> tuple[str, str] | None:

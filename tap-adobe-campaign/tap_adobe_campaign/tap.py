@@ -38,6 +38,10 @@ class TapAdobeCampaign(Tap):
         STRICT_SETTINGS,
     ).to_dict()
 
+    #: Discovery reads the profile resource's metadata (its custom fields), so it needs valid
+    #: settings too.
+    dynamic_catalog = True
+
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Also fail at start-up when the catalog selects email_events without its settings.
 
@@ -55,7 +59,7 @@ class TapAdobeCampaign(Tap):
         """Validate against the schema, plus the rules JSON Schema cannot express clearly.
 
         Runs in every mode before any request; a problem raises `ConfigError`, shown as one
-        line with exit status 2. (Discovery needs no settings: it only logs problems.)
+        line with exit status 2.
         """
         return validate_settings(
             self,

@@ -75,3 +75,13 @@ def profiles_only(config: dict[str, t.Any]) -> dict[str, t.Any]:
             if not entry["breadcrumb"]:
                 entry["metadata"]["selected"] = stream["tap_stream_id"] == "profiles"
     return catalog
+
+
+@pytest.fixture
+def no_profile_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For taps built on fake hosts (journal, SFTP fakes): discovery reads no profile metadata.
+
+    The profiles stream's schema is then the standard fields alone; these tests read other
+    streams.
+    """
+    monkeypatch.setattr("tap_adobe_campaign.streams.resource_fields", lambda client, resource: {})

@@ -13,6 +13,8 @@ from tap_adobe_campaign.tap import TapAdobeCampaign
 from .fakes import FakeAdapter, query
 from .journal_fakes import CONFIG, IMS_ORG, JOURNAL_PATH, FakeJournal, delivery, install, tracking
 
+pytestmark = pytest.mark.usefixtures("no_profile_metadata")
+
 ALL = EventFilter()
 
 

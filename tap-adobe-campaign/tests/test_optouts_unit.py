@@ -31,6 +31,8 @@ from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .sftp_fakes import HEADER, HOST_KEY, PRIVATE_KEY, SFTP_CONFIG, T2, FakeServer, export, row
 
+pytestmark = pytest.mark.usefixtures("no_profile_metadata")
+
 F1 = "optouts_20261120T020000000Z.csv"
 F2 = "optouts_20261121T020000000Z.csv"
 NO_WAIT = RetryPolicy(max_retries=3, base=0.0, cap=0.0)

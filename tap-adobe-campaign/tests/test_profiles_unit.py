@@ -12,6 +12,8 @@ from tap_adobe_campaign.tap import TapAdobeCampaign
 from .fakes import FakeAdapter, query
 from .journal_fakes import CONFIG, install
 
+pytestmark = pytest.mark.usefixtures("no_profile_metadata")
+
 RESOURCE = "/org/campaign/profileAndServicesExt/profile"
 FILTERED = {
     "modified_since_filter": "byLastModified",

@@ -35,6 +35,11 @@ def sync(campaign: RunningCampaign, capsys, state: dict | None = None) -> tuple[
     return records, states[-1]
 
 
+def page_requests(campaign: RunningCampaign) -> list[dict]:
+    """The gateway requests reading profiles (discovery's metadata read left out)."""
+    return [r for r in gateway_requests(campaign) if "/resourceType/" not in r["path"]]
+
+
 def bookmark_of(state: dict) -> str | None:
     return state.get("bookmarks", {}).get("profiles", {}).get("replication_key_value")
 
@@ -51,12 +56,12 @@ def test_a_full_read_above_the_big_table_threshold_reads_every_profile(campaign,
     expected = linked_profiles(campaign)
     assert 0 < len(expected) < 60  # the seed has profiles without a CRM id: skipped
     assert sorted(r["externalId"] for r in records) == sorted(expected)
-    assert len(gateway_requests(campaign)) == 6  # 60 rows, 10 a page, via next.href
+    assert len(page_requests(campaign)) == 6  # 60 rows, 10 a page, via next.href
     first = records[0]
     assert first["PKey"] == expected[first["externalId"]]["PKey"]
     assert first["lastModified"].endswith("+00:00")  # ISO 8601, from "… .mmmZ"
     assert "href" not in first
-    pages = gateway_requests(campaign)
+    pages = page_requests(campaign)
     assert all("_order=lastModified&" in p["query"] for p in pages[:1])
     modified = [r["lastModified"] for r in records]
     assert modified == sorted(modified)  # oldest change first
@@ -88,7 +93,7 @@ def test_an_incremental_run_returns_only_changed_profiles_with_opt_outs(
     assert changed[opted_out]["ccpaOptOut"] is True
     assert changed[renamed]["blackListEmail"] is False
     assert changed[renamed]["lastName"] == "Renamed"
-    assert len(gateway_requests(campaign)) == 6  # no filter configured: every page is read
+    assert len(page_requests(campaign)) == 6  # no filter configured: every page is read
     assert "profiles modified before the bookmark" in caplog.text
     assert state["bookmarks"]["profiles"]["replication_key_value"] > bookmark
 
@@ -146,6 +151,40 @@ def test_with_the_tenants_modified_since_filter_only_changed_profiles_are_read(
     )
     assert set(changed) <= {r["externalId"] for r in records}
     assert len(records) < 10  # changed ones (+ any at the bookmark's millisecond): one page
-    (request,) = gateway_requests(campaign)
+    (request,) = page_requests(campaign)
     assert request["path"].endswith("/profileAndServicesExt/profile/byLastModified")
     assert "lastModified_parameter=" in request["query"]
+
+
+def test_the_tenants_custom_profile_fields_reach_the_stream(campaign, capsys) -> None:
+    """`cus*` fields of the Ext resource's metadata are in the schema and in the records."""
+    settings = connection(campaign)
+    properties = TapAdobeCampaign(config=settings).catalog_dict["streams"]
+    profiles = next(s for s in properties if s["tap_stream_id"] == "profiles")
+    schema = profiles["schema"]["properties"]
+    assert schema["cusJobTitle"]["type"] == ["string", "null"]
+    assert schema["cusCustomerSince"] == {
+        "type": ["string", "null"],
+        "format": "date",
+        "description": "Customer since (custom field)",
+    }
+
+    records, _ = sync(campaign, capsys)
+    stored = {
+        p["externalId"]: p
+        for p in campaign.admin.find_rows("profile")
+        if p.get("externalId") and p.get("cusJobTitle")
+    }
+    assert stored
+    for record in records:
+        if record["externalId"] in stored:
+            assert record["cusJobTitle"] == stored[record["externalId"]]["cusJobTitle"]
+    assert any(r.get("cusCustomerSince") for r in records)
+
+
+def test_the_plain_profile_resource_has_no_custom_fields(campaign) -> None:
+    """`profileAndServices/profile` (not Ext) shows no `cus*` field: the schema has none."""
+    settings = connection(campaign, profile_resource="profileAndServices/profile")
+    streams = TapAdobeCampaign(config=settings).catalog_dict["streams"]
+    profiles = next(s for s in streams if s["tap_stream_id"] == "profiles")
+    assert not [name for name in profiles["schema"]["properties"] if name.startswith("cus")]

@@ -8,6 +8,8 @@ from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .journal_fakes import CONFIG
 
+pytestmark = pytest.mark.usefixtures("no_profile_metadata")
+
 
 def test_unknown_settings_are_warned_about_with_a_hint(caplog) -> None:
     TapAdobeCampaign(
