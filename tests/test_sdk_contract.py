@@ -65,14 +65,14 @@ INTERNALS = (
     Internal(
         "singer_sdk.Stream",
         "_write_activate_version_message",
-        "tap-dynamics365 calls it after a read of a whole table: the SDK sends ACTIVATE_VERSION "
-        "only at the start of FULL_TABLE streams, ours are incremental",
+        "sync_support.versions calls it after a read of a whole table (both taps): the SDK "
+        "sends ACTIVATE_VERSION only at the start of FULL_TABLE streams, ours are incremental",
     ),
     Internal(
         "singer_sdk.Stream",
         "_stream_version",
-        "tap-dynamics365 sets it for a read of a whole table: the version its RECORD messages "
-        "carry and ACTIVATE_VERSION activates",
+        "sync_support.versions sets it for a read of a whole table: the version its RECORD "
+        "messages carry and ACTIVATE_VERSION activates",
     ),
     Internal(
         "singer_sdk.Target",

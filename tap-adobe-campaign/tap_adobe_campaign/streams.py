@@ -13,6 +13,7 @@ from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
 from sync_support.progress import StreamProgress
+from sync_support.versions import read_in_full
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -261,7 +262,9 @@ class ProfilesStream(CampaignStream):
         """Read from the bookmark (or start_date) on, oldest change first."""
         self._bookmark = self.get_starting_timestamp(context)
         self._unlinked = self._older = 0
-        yield from super().get_records(context)
+        records = super().get_records(context)
+        # A read of every profile ends with ACTIVATE_VERSION: loaders drop deleted profiles.
+        yield from records if self._bookmark else read_in_full(self, records)
         if self._unlinked:
             self.logger.info("Skipped %d profiles without an externalId", self._unlinked)
         if self._older:

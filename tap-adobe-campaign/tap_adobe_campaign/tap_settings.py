@@ -48,6 +48,13 @@ PROFILE_SETTINGS = th.PropertiesList(
         description="Profiles per page (_lineCount)",
     ),
     th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=True,
+        description="After a read of every profile (first run without start_date, "
+        "--full-refresh), emit ACTIVATE_VERSION so loaders remove the profiles deleted in Campaign",
+    ),
+    th.Property(
         "modified_since_filter",
         th.StringType,
         description="Name of a custom filter defined in the tenant on profileAndServicesExt/"

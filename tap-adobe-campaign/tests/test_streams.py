@@ -188,3 +188,24 @@ def test_the_plain_profile_resource_has_no_custom_fields(campaign) -> None:
     streams = TapAdobeCampaign(config=settings).catalog_dict["streams"]
     profiles = next(s for s in streams if s["tap_stream_id"] == "profiles")
     assert not [name for name in profiles["schema"]["properties"] if name.startswith("cus")]
+
+
+def test_a_read_of_every_profile_ends_with_activate_version(campaign, capsys) -> None:
+    """Loaders remove profiles deleted in Campaign; a read from the bookmark says nothing."""
+    settings = connection(campaign, page_size=10)
+    capsys.readouterr()
+    TapAdobeCampaign(config=settings, catalog=profiles_only(settings)).sync_all()
+    messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = [m["type"] for m in messages if m.get("stream") == "profiles"]
+    assert kinds.count("ACTIVATE_VERSION") == 1
+    last_record = len(kinds) - 1 - kinds[::-1].index("RECORD")
+    assert kinds.index("ACTIVATE_VERSION") > last_record
+    (activate,) = [m for m in messages if m["type"] == "ACTIVATE_VERSION"]
+    versions = {m["version"] for m in messages if m["type"] == "RECORD"}
+    assert versions == {activate["version"]}
+    state = [m["value"] for m in messages if m["type"] == "STATE"][-1]
+
+    capsys.readouterr()
+    TapAdobeCampaign(config=settings, state=state, catalog=profiles_only(settings)).sync_all()
+    again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "ACTIVATE_VERSION" not in [m["type"] for m in again]

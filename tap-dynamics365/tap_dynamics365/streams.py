@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 import typing as t
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ from singer_sdk import typing as th
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
 from sync_support.progress import StreamProgress
+from sync_support.versions import read_in_full
 from typing_extensions import override
 
 from tap_dynamics365.pagination import ODataPaginator, page_decoder
@@ -268,19 +268,14 @@ class TableStream(DataverseStream):
             yield from self._full_read(context)
 
     def _full_read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Read the whole table from `_first_url`, then emit ACTIVATE_VERSION.
+        """Read the whole table from `_first_url`, then ACTIVATE_VERSION (`read_in_full`).
 
-        Its records carry this read's version; once the last one is out, ACTIVATE_VERSION tells
-        a loader that rows of older versions are gone at the source (a warehouse loader
-        deletes them). Not when `start_date` keeps part of the table out, nor with
-        `emit_activate_version_messages` off.
+        Not when `start_date` keeps part of the table out.
         """
-        if not self.emit_activate_version_messages or self._start_date:
+        if self._start_date:
             yield from self.request_records(context)
-            return
-        self._stream_version = time.time_ns() // 1_000_000
-        yield from self.request_records(context)
-        self._write_activate_version_message(self._stream_version)
+        else:
+            yield from read_in_full(self, self.request_records(context))
 
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
