@@ -23,8 +23,9 @@ MODULES := support/sync_support clients/dataverse/dataverse_client \
 	target-dynamics365/target_dynamics365 \
 	tests/target-jsonl/target_jsonl_lite
 PYTEST := $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider
-# Typed Python outside the packages: the demo, the end-to-end tests, the benchmarks.
-TOOLS_PY := scripts tests/*.py bench
+# Typed Python outside the packages: the demo, the end-to-end tests, the benchmarks, the
+# orchestrator examples.
+TOOLS_PY := scripts tests/*.py bench orchestration/airflow/*.py orchestration/dagster/*.py
 
 .PHONY: install plugins demo test test-unit test-e2e lint lock sandbox bench replay check clean
 

@@ -34,5 +34,8 @@ def test_the_documented_scheduler_commands_set_umask_077() -> None:
     cron = [line for line in scheduling.splitlines() if "schedule run" in line and "*" in line]
     assert len(cron) == 2
     assert all("umask 077 &&" in line for line in cron)
-    assert 'umask 077 && "' in scheduling  # the Airflow BashOperator's command
-    assert "os.umask(0o077)" in scheduling  # the Dagster code location
+    orchestration = REPO_ROOT / "orchestration"
+    airflow = (orchestration / "airflow" / "crm_campaign_sync_dag.py").read_text()
+    assert 'bash_command=f"umask 077 && ' in airflow
+    dagster = (orchestration / "dagster" / "definitions.py").read_text()
+    assert "umask=0o077," in dagster
