@@ -29,13 +29,16 @@ TOOLS_PY := scripts tests/*.py bench orchestration/airflow/*.py orchestration/da
 
 .PHONY: install plugins demo test test-unit test-e2e lint lock sandbox bench replay check clean
 
+# Bytecode is compiled at install time: machines that export PYTHONDONTWRITEBYTECODE (these do)
+# would otherwise recompile every import at each plugin start (tap --help: 1.4 s -> 0.7 s).
 install: $(VENV)/.installed ## the project venv: Meltano, tools, and every package editable
 
 $(VENV)/.installed: requirements/lock.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q uv==0.13.9
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements/lock.txt \
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements/lock.txt \
 		$(foreach p,$(LIBRARIES),-e './$(p)') $(foreach p,$(TESTED),-e './$(p)[test]')
+	$(BIN)/python -m compileall -q $(MODULES) > /dev/null
 	touch $@
 
 plugins: .meltano/.plugins-installed ## Meltano's plugin venvs (.meltano/), pinned by the lock file
