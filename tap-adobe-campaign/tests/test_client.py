@@ -15,8 +15,8 @@ from campaign_client.client import (
     CampaignClient,
     RecordRefusedError,
     RetriableCampaignError,
-    RetryBudgetExceededError,
 )
+from sync_support.retry import RetryBudgetExceededError
 
 from .conftest import connection, gateway_requests
 

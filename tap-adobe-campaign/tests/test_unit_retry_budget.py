@@ -6,7 +6,8 @@ import logging
 import time
 
 import pytest
-from campaign_client.client import CampaignClient, RetryBudgetExceededError, RetryPolicy
+from campaign_client.client import CampaignClient, RetryPolicy
+from sync_support.retry import RetryBudgetExceededError
 from tap_adobe_campaign.sftp import SFTPSettings
 from tap_adobe_campaign.tap import TapAdobeCampaign
 

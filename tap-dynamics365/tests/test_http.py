@@ -8,8 +8,9 @@ import time
 import pytest
 import requests
 from dataverse_client.auth import AuthenticationError
-from dataverse_client.client import DataverseClient, RetryBudgetExceededError
+from dataverse_client.client import DataverseClient
 from requests.adapters import HTTPAdapter
+from sync_support.retry import RetryBudgetExceededError
 from tap_dynamics365.tap import TapDynamics365
 
 from .conftest import CONFIG

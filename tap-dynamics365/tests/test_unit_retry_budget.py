@@ -7,8 +7,9 @@ import time
 
 import pytest
 import requests
-from dataverse_client.client import DataverseClient, RetryBudgetExceededError, RetryPolicy
+from dataverse_client.client import DataverseClient, RetryPolicy
 from requests.adapters import BaseAdapter
+from sync_support.retry import RetryBudgetExceededError
 from tap_dynamics365.tap import TapDynamics365
 
 from .test_unit_config import BASE

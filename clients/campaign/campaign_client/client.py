@@ -14,32 +14,31 @@ before creating it again.
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
 import typing as t
-from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote, urlencode, urlsplit
 
-import backoff
 import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from sync_support.progress import CallCounts
+from sync_support.retry import (
+    DEFAULT_MAX_RETRY_SECONDS,
+    TimeBudgetRetry,
+)
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES, IMSAuthenticator
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
     from backoff.types import Details
 
 DEFAULT_API_BASE_URL = "https://mc.adobe.io"
 #: Default time budget of one request's retries (Campaign's TPS limit answers 429 too).
-DEFAULT_MAX_RETRY_SECONDS = 900
 #: Rows per page when a whole resource is read (Campaign's default is 25).
 DEFAULT_LINE_COUNT = 1000
 #: Sent with every request, as in Adobe's samples and SDK.
@@ -169,87 +168,11 @@ def never_sent(exc: BaseException) -> bool:
     return False
 
 
-def wait_reason(exception: BaseException | None) -> str:
-    """Why a retry waits: the server's `Retry-After`, or exponential backoff."""
-    retry_after = getattr(exception, "retry_after", None)
-    return f"Retry-After: {retry_after:g}" if retry_after is not None else "backoff"
+class RetryPolicy(TimeBudgetRetry):
+    """`TimeBudgetRetry` for Campaign: 429 and 502-504 are retried, the rest raise typed errors.
 
-
-class RetryBudgetExceededError(FatalAPIError):
-    """Retrying a request any longer would exceed `max_retry_seconds`."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to retry and how long to wait: one policy for streams and direct client calls.
-
-    A request is retried for up to `max_retry_seconds`, counted from its first attempt. A
-    `Retry-After` header is honoured as given, never shortened; otherwise the wait grows
-    exponentially (`base` * 2**n, capped at `cap` seconds, with jitter). When the next wait
-    would end past the budget, the request fails at once with `RetryBudgetExceededError`
-    instead of sleeping past the budget or retrying before the server allows (backoff's own
-    `max_time` would shorten that last wait). `max_retries`, when set, also caps the number
-    of retries.
+    A POST is re-sent only when Campaign surely did not run it (`safe_to_repeat_post`).
     """
-
-    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
-    max_retries: int | None = None
-    base: float = 1.0
-    cap: float = 60.0
-
-    retriable_exceptions: t.ClassVar[tuple[type[Exception], ...]] = (
-        ConnectionResetError,
-        RetriableAPIError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ConnectionError,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ContentDecodingError,
-    )
-
-    @staticmethod
-    def is_permanent(exception: Exception) -> bool:
-        """TLS verification errors are `ConnectionError`s too, but retrying cannot fix them."""
-        return isinstance(exception, requests.exceptions.SSLError)
-
-    @property
-    def max_tries(self) -> int | None:
-        """Return the number of attempts in total (None: only the time budget limits them)."""
-        return None if self.max_retries is None else self.max_retries + 1
-
-    def wait_generator(self) -> Generator[float, Exception | None, None]:
-        """Yield waits for `backoff`, which sends in each failure (primed with None)."""
-        started = time.monotonic()
-        attempt = 0
-        exception = yield 0.0
-        while True:
-            retry_after = getattr(exception, "retry_after", None)
-            if retry_after is not None:
-                wait = retry_after
-            else:
-                wait = min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)
-            spent = time.monotonic() - started
-            if spent + wait > self.max_retry_seconds:
-                msg = (
-                    f"gave up after {spent:.0f} s of retries: waiting {wait:.0f} s more "
-                    f"({wait_reason(exception)}) would exceed max_retry_seconds="
-                    f"{self.max_retry_seconds:g}; last error: {exception}"
-                )
-                raise RetryBudgetExceededError(msg) from exception
-            attempt += 1
-            exception = yield wait
-
-    def log_wait(self, logger: logging.Logger, details: Details) -> None:
-        """Log one line per wait: how long, why, the budget used, and the failure."""
-        exception = details.get("exception")
-        logger.warning(
-            "Retrying in %.1f s (%s; attempt %d failed; %.0f of max_retry_seconds=%g used): %s",
-            details["wait"],
-            wait_reason(exception),
-            details["tries"],
-            details["elapsed"],
-            self.max_retry_seconds,
-            exception,
-        )
 
     @staticmethod
     def validate(response: requests.Response) -> None:
@@ -275,24 +198,6 @@ class RetryPolicy:
         if isinstance(exc, RetriableCampaignError):
             return exc.status == HTTPStatus.TOO_MANY_REQUESTS
         return never_sent(exc)
-
-    def wrap(
-        self,
-        func: Callable[..., requests.Response],
-        *,
-        giveup: Callable[[Exception], bool] | None = None,
-        on_backoff: Callable[[Details], None] | None = None,
-    ) -> Callable[..., requests.Response]:
-        """Decorate `func` with this policy (what the SDK does for stream requests)."""
-        return backoff.on_exception(
-            self.wait_generator,
-            self.retriable_exceptions,
-            max_tries=self.max_tries,
-            giveup=lambda exc: self.is_permanent(exc) or bool(giveup and giveup(exc)),
-            jitter=None,
-            on_backoff=on_backoff,
-            logger=None,
-        )(func)
 
 
 class CampaignClient:

@@ -9,33 +9,32 @@ request decorator and `RetryPolicy.validate` as their response check; direct cal
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
 import typing as t
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import backoff
 import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from sync_support.progress import CallCounts
+from sync_support.retry import (
+    DEFAULT_MAX_RETRY_SECONDS,
+    TimeBudgetRetry,
+)
 
 from dataverse_client.auth import ClientCertificate, DataverseAuthenticator
 from dataverse_client.session import VerifyingSession
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
     from backoff.types import Details
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_API_VERSION = "v9.2"
 #: Default time budget of one request's retries: Dataverse's throttling windows are 5 minutes.
-DEFAULT_MAX_RETRY_SECONDS = 900
 EXPIRED_VERSION_STAMP = "0x80044352"  # delta token older than ExpireChangeTrackingInDays
 
 #: A tenant id (GUID) or one tenant's domain name (not `common` or `organizations`).
@@ -111,88 +110,8 @@ def parse_error(response: requests.Response) -> tuple[str, str]:
     return body.code, body.message
 
 
-def wait_reason(exception: BaseException | None) -> str:
-    """Why a retry waits: the server's `Retry-After`, or exponential backoff."""
-    retry_after = getattr(exception, "retry_after", None)
-    return f"Retry-After: {retry_after:g}" if retry_after is not None else "backoff"
-
-
-class RetryBudgetExceededError(FatalAPIError):
-    """Retrying a request any longer would exceed `max_retry_seconds`."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to retry and how long to wait: one policy for streams and direct client calls.
-
-    Retries 429 and 5xx responses (plus connection errors and timeouts, but not TLS
-    verification failures) for up to `max_retry_seconds` per request, counted from its
-    first attempt. A `Retry-After` header is honoured as given, never shortened; otherwise
-    the wait grows exponentially (`base` * 2**n, capped at `cap` seconds, with jitter).
-    When the next wait would end past the budget, the request fails at once with
-    `RetryBudgetExceededError` instead of sleeping past the budget or retrying before the
-    server allows (backoff's own `max_time` would shorten that last wait). `max_retries`,
-    when set, also caps the number of retries.
-    """
-
-    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
-    max_retries: int | None = None
-    base: float = 1.0
-    cap: float = 60.0
-
-    retriable_exceptions: t.ClassVar[tuple[type[Exception], ...]] = (
-        ConnectionResetError,
-        RetriableAPIError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ConnectionError,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ContentDecodingError,
-    )
-
-    @staticmethod
-    def is_permanent(exception: Exception) -> bool:
-        """TLS verification errors are `ConnectionError`s too, but retrying cannot fix them."""
-        return isinstance(exception, requests.exceptions.SSLError)
-
-    @property
-    def max_tries(self) -> int | None:
-        """Return the number of attempts in total (None: only the time budget limits them)."""
-        return None if self.max_retries is None else self.max_retries + 1
-
-    def wait_generator(self) -> Generator[float, Exception | None, None]:
-        """Yield waits for `backoff`, which sends in each failure (primed with None)."""
-        started = time.monotonic()
-        attempt = 0
-        exception = yield 0.0  # primed by backoff with send(None)
-        while True:
-            retry_after = getattr(exception, "retry_after", None)
-            if retry_after is not None:
-                wait = retry_after
-            else:
-                wait = min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)
-            spent = time.monotonic() - started
-            if spent + wait > self.max_retry_seconds:
-                msg = (
-                    f"gave up after {spent:.0f} s of retries: waiting {wait:.0f} s more "
-                    f"({wait_reason(exception)}) would exceed max_retry_seconds="
-                    f"{self.max_retry_seconds:g}; last error: {exception}"
-                )
-                raise RetryBudgetExceededError(msg) from exception
-            attempt += 1
-            exception = yield wait
-
-    def log_wait(self, logger: logging.Logger, details: Details) -> None:
-        """Log one line per wait: how long, why, the budget used, and the failure."""
-        exception = details.get("exception")
-        logger.warning(
-            "Retrying in %.1f s (%s; attempt %d failed; %.0f of max_retry_seconds=%g used): %s",
-            details["wait"],
-            wait_reason(exception),
-            details["tries"],
-            details["elapsed"],
-            self.max_retry_seconds,
-            exception,
-        )
+class RetryPolicy(TimeBudgetRetry):
+    """`TimeBudgetRetry` for Dataverse: 429 and 5xx are retried, the rest raise typed errors."""
 
     def validate(self, response: requests.Response) -> None:
         """Raise the matching error for a failed response; return for 1xx-3xx."""
@@ -209,22 +128,6 @@ class RetryPolicy:
         if status == HTTPStatus.FORBIDDEN:
             raise ForbiddenError(status, code, message, request)
         raise DataverseAPIError(status, code, message, request)
-
-    def wrap(
-        self,
-        func: Callable[..., requests.Response],
-        on_backoff: Callable[[Details], None] | None = None,
-    ) -> Callable[..., requests.Response]:
-        """Decorate `func` with this policy (what the SDK does for stream requests)."""
-        return backoff.on_exception(
-            self.wait_generator,
-            self.retriable_exceptions,
-            max_tries=self.max_tries,
-            jitter=None,
-            giveup=self.is_permanent,
-            on_backoff=on_backoff,
-            logger=None,
-        )(func)
 
 
 def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
