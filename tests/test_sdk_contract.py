@@ -83,8 +83,8 @@ INTERNALS = (
     Internal(
         "singer_sdk.Target",
         "_handle_termination",
-        "both targets override it: the SDK's handler drains the interrupted sink again and "
-        "checkpoints unwritten records",
+        "all four override it: the SDK's target handler drains the interrupted sink again and "
+        "checkpoints unwritten records, its tap handler exits 0 as if the read had completed",
     ),
     Internal(
         "singer_sdk.plugin_base.PluginBase",

@@ -1,10 +1,12 @@
-"""What a target does on SIGTERM or SIGINT: stop where it is, emitting no further STATE.
+"""What a plugin does on SIGTERM or SIGINT: stop where it is, emit no further STATE, exit non-zero.
 
-singer-sdk 0.54's handler drains every sink again, even the one whose batch the signal
+Targets: singer-sdk 0.54's handler drains every sink again, even the one whose batch the signal
 interrupted (`start_drain` hands it an empty batch, so nothing more is written), and then
 emits the latest STATE: records not yet written would be checkpointed and never read again.
-Stopping at once loses nothing: every STATE already emitted covers written records only, the
-next run resumes from the last one, and writes are idempotent upserts.
+Taps: the SDK's handler exits 0, telling Meltano and the orchestrator the read completed.
+Stopping at once loses nothing: every STATE already emitted covers written (or, for a tap,
+emitted) records only, the next run resumes from the last one, and writes are idempotent
+upserts.
 """
 
 from __future__ import annotations

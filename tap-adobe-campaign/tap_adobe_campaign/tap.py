@@ -10,6 +10,7 @@ from campaign_client.settings import CONNECTION_SETTINGS, connection_errors
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from sync_support.interrupt import stop_on_signal
 from sync_support.settings_check import STRICT_SETTINGS, ConfigError, validate_settings
 from typing_extensions import override
 
@@ -22,6 +23,9 @@ from tap_adobe_campaign.tap_settings import (
     PROFILE_SETTINGS,
     tap_errors,
 )
+
+if t.TYPE_CHECKING:
+    from types import FrameType
 
 
 class TapAdobeCampaign(Tap):
@@ -53,6 +57,11 @@ class TapAdobeCampaign(Tap):
         selected = entry is not None and entry.metadata.resolve_selection().get((), False)
         if validate_config and selected and (errors := journal_setting_errors(self.config)):
             raise ConfigError(self.name, errors)
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at once on SIGTERM or SIGINT, exit 128 + signum (the SDK's handler exits 0)."""
+        stop_on_signal(self.logger, signum)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:

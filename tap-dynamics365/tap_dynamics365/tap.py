@@ -11,12 +11,15 @@ from dataverse_client.settings import CONNECTION_SETTINGS
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from sync_support.interrupt import stop_on_signal
 from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
 from tap_dynamics365.streams import OptionSetsStream, TableStream
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk import Stream
 
 MAX_PAGE_SIZE = 5000  # Dataverse silently caps larger odata.maxpagesize values
@@ -92,6 +95,11 @@ class TapDynamics365(Tap):
 
     #: Discovery reads the environment's table metadata, so it needs valid settings too.
     dynamic_catalog = True
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at once on SIGTERM or SIGINT, exit 128 + signum (the SDK's handler exits 0)."""
+        stop_on_signal(self.logger, signum)
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
