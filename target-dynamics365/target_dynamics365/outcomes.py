@@ -1,3 +1,13 @@
 """What can happen to a record in a run: the outcomes the summary counts, in its order."""
 
-OUTCOMES = ("created", "updated", "upserted", "unchanged", "skipped", "skipped_mode", "rejected")
+OUTCOMES = (
+    "created",
+    "updated",
+    "upserted",
+    "deleted",
+    "unchanged",
+    "skipped",
+    "skipped_mode",
+    "skipped_deletes",
+    "rejected",
+)

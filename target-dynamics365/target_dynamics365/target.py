@@ -23,8 +23,11 @@ from target_dynamics365.optouts import (
 )
 from target_dynamics365.outcomes import OUTCOMES
 from target_dynamics365.sinks import DEFAULT_BATCH_SIZE, DataverseSink, OptOutSink
+from target_dynamics365.table_sink import TableSink
+from target_dynamics365.tables import TableSpec, parse_tables, table_errors
 
 if t.TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import FrameType
 
 DEFAULT_REJECTS_FILE = "output/rejects/target-dynamics365.jsonl"
@@ -40,6 +43,8 @@ DRY_RUN_VERBS = {
     "updated": "update",
     "upserted": "upsert",
     "rejected": "reject",
+    "deleted": "delete",
+    "skipped_deletes": "skip deletes",
 }
 
 
@@ -85,7 +90,21 @@ def _target_schema() -> dict[str, t.Any]:
             f"from {EVENT_BATCH_MIN} on, once each table's requests are nearly full of 1000 rows, "
             f"and at {EVENT_BATCH_MAX} at most",
         ),
+        th.Property(
+            "tables",
+            th.ObjectType(additional_properties=th.ObjectType()),
+            description="Other streams → Dataverse tables: stream name → {table (logical name), "
+            "key (alternate key column(s) or the primary id column), columns (record field → "
+            "column; default the same name), lookups (record field → {table, key}, bound by "
+            "key), choices_by_label (choice columns given as labels), deletes (delete rows of "
+            "records with _sdc_deleted_at)}",
+        ),
     ).to_dict()
+
+
+def _settings_errors(config: Mapping[str, t.Any]) -> list[str]:
+    """Return the problems the target's own rules find: connection and `tables`."""
+    return connection_errors(config) + table_errors(config, SINKS)
 
 
 class UnsupportedStreamError(Exception):
@@ -119,13 +138,13 @@ class TargetDynamics365(Target):
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate against the schema, plus https endpoints and one way to authenticate.
+        """Validate against the schema, https endpoints, one way to authenticate, `tables`.
 
         Before any request, in every mode; a problem is one line and exit status 2
         (`settings_check.validate_settings`).
         """
         return validate_settings(
-            self, super()._validate_config, connection_errors, raise_errors=raise_errors
+            self, super()._validate_config, _settings_errors, raise_errors=raise_errors
         )
 
     @cached_property
@@ -142,6 +161,11 @@ class TargetDynamics365(Target):
     def opt_out_sync(self) -> str:
         """The opt-out sync mode (validated with the config)."""
         return str(self.config.get("opt_out_sync") or DEFAULT_OPT_OUT_SYNC)
+
+    @cached_property
+    def tables(self) -> dict[str, TableSpec]:
+        """The streams written by the generic table sink (the `tables` setting, validated)."""
+        return parse_tables(self.config)
 
     @cached_property
     def dry_run(self) -> bool:
@@ -197,12 +221,13 @@ class TargetDynamics365(Target):
         stop_on_signal(self.logger, signum)
 
     def get_sink_class(self, stream_name: str) -> type[DataverseSink]:
-        """Route `profiles`, `opt_outs` and `email_events` to their sinks; refuse the rest."""
-        sink = SINKS.get(stream_name)
+        """Route the Campaign streams and the `tables` streams to their sinks; refuse the rest."""
+        sink = SINKS.get(stream_name) or (TableSink if stream_name in self.tables else None)
         if sink is None:
             msg = (
                 f"Stream '{stream_name}' is not written by {self.name} (supported: "
-                f"{', '.join(SINKS)}); rename it with a stream map (__alias__) if it matches."
+                f"{', '.join([*SINKS, *self.tables])}); name it in the tables setting, or rename "
+                "it with a stream map (__alias__) if it matches."
             )
             raise UnsupportedStreamError(msg)
         return sink
@@ -214,7 +239,10 @@ class TargetDynamics365(Target):
         finally:
             self.rejects.close()
         for stream, counts in self.summary.streams().items():
-            self.logger.info("%s", summary_line(stream, counts, dry_run=self.dry_run))
+            line = summary_line(
+                stream, counts, dry_run=self.dry_run, sink=self.get_sink_class(stream)
+            )
+            self.logger.info("%s", line)
         rejected = self.summary.total("rejected")
         if rejected:
             verb = "would not be" if self.dry_run else "not"
@@ -222,9 +250,18 @@ class TargetDynamics365(Target):
             raise RecordsRejectedError(msg)
 
 
-def summary_line(stream: str, counts: dict[str, int], *, dry_run: bool = False) -> str:
-    """`Summary profiles: updated 2, …`, or `DRY RUN profiles: would update 2, reject 1, …`."""
-    sink = SINKS.get(stream)
+def summary_line(
+    stream: str,
+    counts: dict[str, int],
+    *,
+    dry_run: bool = False,
+    sink: type[DataverseSink] | None = None,
+) -> str:
+    """`Summary profiles: updated 2, …`, or `DRY RUN profiles: would update 2, reject 1, …`.
+
+    `sink`: the stream's sink class (its outcomes), when it is not one of SINKS.
+    """
+    sink = sink or SINKS.get(stream)
     if not dry_run:
         outcomes = sink.outcomes if sink else OUTCOMES
         return f"Summary {stream}: " + ", ".join(f"{o} {counts[o]}" for o in outcomes)

@@ -62,7 +62,16 @@ def write_changeset(
     send_changeset(client, operations)
 
 
-def upsert_multiple_tables(client: DataverseClient, tables: Iterable[ActivityTable]) -> set[str]:
+class Table(t.Protocol):
+    """Anything naming a table (an `ActivityTable`, a `TableMetadata`)."""
+
+    @property
+    def logical_name(self) -> str:
+        """The table's logical name."""
+        ...
+
+
+def upsert_multiple_tables(client: DataverseClient, tables: Iterable[Table]) -> set[str]:
     """Return the logical names among `tables` that support UpsertMultiple (one GET)."""
     names = sorted({table.logical_name for table in tables})
     if not names:
