@@ -14,6 +14,7 @@ from http import HTTPStatus
 from urllib.parse import quote
 
 from dataverse_client.client import DataverseAPIError, ForbiddenError
+from dataverse_client.reads import read_rows
 from singer_sdk.sinks import BatchSink
 
 from target_dynamics365.optouts import (
@@ -24,7 +25,6 @@ from target_dynamics365.optouts import (
     is_guid,
     supersedes,
 )
-from target_dynamics365.reads import read_rows
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -105,7 +105,8 @@ class DataverseSink(BatchSink):
         """Return the existing contacts among `contact_ids` (lowercase GUIDs) with `columns`.
 
         `GET contacts?$select=contactid,…&$filter=contactid eq … or …`, IDS_PER_READ ids a query;
-        several queries go in one `$batch` (`reads.read_rows`): one request for up to 400,000 ids.
+        several queries go in one `$batch` (`dataverse_client.reads.read_rows`): one request
+        for up to 400,000 ids.
         """
         select = ",".join(["contactid", *columns])
         queries = [

@@ -153,7 +153,8 @@ def parse_response(content_type: str, body: bytes) -> list[OperationResponse]:
     return responses
 
 
-def _error(response: OperationResponse) -> tuple[str, str]:
+def part_error(response: OperationResponse) -> tuple[str, str]:
+    """Return Dataverse's (code, message) of a failed part of a batch."""
     try:
         error = msgspec.json.decode(response.body).get("error") or {}
     except (msgspec.DecodeError, AttributeError):
@@ -162,7 +163,7 @@ def _error(response: OperationResponse) -> tuple[str, str]:
     return str(error.get("code") or ""), str(message)
 
 
-def _post(client: DataverseClient, body: bytes, boundary: str) -> requests.Response:
+def post_batch(client: DataverseClient, body: bytes, boundary: str) -> requests.Response:
     """POST the batch once; leave a multipart answer (even a failed change set) to the caller."""
     response = client.session.request(
         "POST",
@@ -192,7 +193,7 @@ def send_changeset(
     batch_id, changeset_id = uuid.uuid4().hex, uuid.uuid4().hex
     api_path = urlsplit(client.api_url).path
     body = build_changeset(operations, api_path, batch_id, changeset_id)
-    send = client.retry.wrap(_post, on_backoff=client.log_backoff)
+    send = client.retry.wrap(post_batch, on_backoff=client.log_backoff)
     response = send(client, body, f"batch_{batch_id}")
     parts = parse_response(response.headers.get("Content-Type", ""), response.content)
     failed = next((p for p in parts if p.status >= HTTPStatus.BAD_REQUEST), None)
@@ -201,7 +202,7 @@ def send_changeset(
     if failed is None:
         msg = f"$batch answered {len(parts)} parts for {len(operations)} operations"
         raise DataverseAPIError(response.status_code, "", msg, "POST $batch")
-    code, message = _error(failed)
+    code, message = part_error(failed)
     index = _index(failed.content_id, len(operations))
     request = "POST $batch"
     if index is not None:

@@ -16,13 +16,20 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import msgspec
-from dataverse_client.batch import CRLF, MAX_OPERATIONS, OperationResponse, parse_response
+
+from dataverse_client.batch import (
+    CRLF,
+    MAX_OPERATIONS,
+    OperationResponse,
+    parse_response,
+    part_error,
+    post_batch,
+)
 from dataverse_client.client import DataverseAPIError
 
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import requests
     from dataverse_client.client import DataverseClient
 
 REQUEST = "POST $batch (GET parts)"
@@ -46,29 +53,9 @@ def build_get_batch(queries: Sequence[str], api_path: str, batch_id: str) -> byt
     return CRLF.join(lines).encode()
 
 
-def _post(client: DataverseClient, body: bytes, boundary: str) -> requests.Response:
-    """POST the batch once; raise the client's error unless Dataverse answered in parts."""
-    response = client.session.request(
-        "POST",
-        client.url("$batch"),
-        headers={"Content-Type": f'multipart/mixed; boundary="{boundary}"'},
-        data=body,
-        timeout=client.timeout,
-    )
-    status = response.status_code
-    multipart = response.headers.get("Content-Type", "").startswith("multipart/mixed")
-    if not multipart or status == HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
-        client.retry.validate(response)
-    return response
-
-
 def _part_error(part: OperationResponse) -> DataverseAPIError:
-    try:
-        error = msgspec.json.decode(part.body).get("error") or {}
-    except (msgspec.DecodeError, AttributeError):
-        error = {}
-    message = error.get("message") or part.body.decode(errors="replace")[:500]
-    return DataverseAPIError(part.status, str(error.get("code") or ""), str(message), REQUEST)
+    code, message = part_error(part)
+    return DataverseAPIError(part.status, code, message, REQUEST)
 
 
 def get_batch(client: DataverseClient, queries: Sequence[str]) -> list[dict[str, t.Any]]:
@@ -82,7 +69,7 @@ def get_batch(client: DataverseClient, queries: Sequence[str]) -> list[dict[str,
         raise ValueError(msg)
     batch_id = uuid.uuid4().hex
     body = build_get_batch(queries, urlsplit(client.api_url).path, batch_id)
-    send = client.retry.wrap(_post, on_backoff=client.log_backoff)
+    send = client.retry.wrap(post_batch, on_backoff=client.log_backoff)
     response = send(client, body, f"batch_{batch_id}")
     parts = parse_response(response.headers.get("Content-Type", ""), response.content)
     failed = next((p for p in parts if p.status >= HTTPStatus.BAD_REQUEST), None)
