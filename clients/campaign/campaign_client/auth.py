@@ -8,7 +8,7 @@ import typing as t
 from http import HTTPStatus
 
 import requests
-from singer_sdk.authenticators import APIAuthenticatorBase
+from sync_support.bearer import RenewingBearerAuthenticator
 
 DEFAULT_IMS_URL = "https://ims-na1.adobelogin.com"
 TOKEN_PATH = "/ims/token/v3"
@@ -29,7 +29,7 @@ class AuthenticationError(Exception):
     """IMS refused to issue a token; the message carries IMS's error, never the secret."""
 
 
-class IMSAuthenticator(APIAuthenticatorBase):
+class IMSAuthenticator(RenewingBearerAuthenticator):
     """Bearer tokens from `POST <ims_url>/ims/token/v3` (grant_type=client_credentials).
 
     The token is cached and renewed before it expires; a request answered with 401 is
@@ -111,32 +111,6 @@ class IMSAuthenticator(APIAuthenticatorBase):
             if token is None or token == self._token:
                 self._token = None
 
-    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Set the bearer token and arm the one-time retry on 401.
-
-        The base class would also rewrite the URL's query string, which must not happen to
-        Campaign's opaque `next.href` URLs.
-        """
-        request.headers["Authorization"] = f"Bearer {self.access_token()}"
-        if self._retry_on_401 not in request.hooks["response"]:
-            request.register_hook("response", self._retry_on_401)
-        return request
-
-    def _retry_on_401(self, response: requests.Response, **kwargs: t.Any) -> requests.Response:
-        """Re-send a request rejected with 401 once, with a freshly issued token.
-
-        Same technique as `requests.auth.HTTPDigestAuth`: the retried request goes straight
-        through the connection adapter, so this hook does not run for it again.
-        """
-        if response.status_code != HTTPStatus.UNAUTHORIZED or response.connection is None:
-            return response
-        used = response.request.headers.get("Authorization", "").removeprefix("Bearer ")
+    def drop_token(self, used: str) -> None:
+        """Forget `used` if it is still the cached token (another thread may have renewed it)."""
         self.invalidate(used)
-        retry = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {self.access_token()}"
-        response.content  # noqa: B018  # drain, so the connection can be reused
-        response.close()
-        new_response: requests.Response = response.connection.send(retry, **kwargs)
-        new_response.history.append(response)
-        new_response.request = retry
-        return new_response

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msal
-import requests
-from singer_sdk.authenticators import APIAuthenticatorBase
+from sync_support.bearer import RenewingBearerAuthenticator
 
 from dataverse_client.session import VerifyingSession
 
@@ -48,7 +47,7 @@ class ClientCertificate:
         return credential
 
 
-class DataverseAuthenticator(APIAuthenticatorBase):
+class DataverseAuthenticator(RenewingBearerAuthenticator):
     """Bearer tokens from `msal.ConfidentialClientApplication.acquire_token_for_client`.
 
     MSAL's token cache reuses a token until it has less than five minutes left, so every
@@ -135,31 +134,6 @@ class DataverseAuthenticator(APIAuthenticatorBase):
             for token in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(token)
 
-    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Set the bearer token and arm the one-time retry on 401.
-
-        The base class would also rewrite the URL's query string, which must not happen to
-        Dataverse's opaque `@odata.nextLink`/`@odata.deltaLink` URLs.
-        """
-        request.headers["Authorization"] = f"Bearer {self.access_token()}"
-        if self._retry_on_401 not in request.hooks["response"]:
-            request.register_hook("response", self._retry_on_401)
-        return request
-
-    def _retry_on_401(self, response: requests.Response, **kwargs: t.Any) -> requests.Response:
-        """Re-send a request rejected with 401 once, with a freshly issued token.
-
-        Same technique as `requests.auth.HTTPDigestAuth`: the retried request goes straight
-        through the connection adapter, so this hook does not run for it again.
-        """
-        if response.status_code != 401 or response.connection is None:
-            return response
+    def drop_token(self, used: str) -> None:
+        """Forget every cached access token (msal fetches a new one)."""
         self.invalidate()
-        retry = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {self.access_token()}"
-        response.content  # noqa: B018  # drain, so the connection can be reused
-        response.close()
-        new_response: requests.Response = response.connection.send(retry, **kwargs)
-        new_response.history.append(response)
-        new_response.request = retry
-        return new_response
