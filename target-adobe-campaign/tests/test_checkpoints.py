@@ -8,6 +8,7 @@ and printed the latest STATE (exit 0), checkpointing records that were never wri
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -148,13 +149,15 @@ def signal_handlers() -> Iterator[None]:
 
 
 def signalling(method: Callable[..., t.Any], signum: int, on_call: int) -> Callable[..., t.Any]:
-    """Wrap a client method: its `on_call`-th call sends `signum` to this process first."""
-    calls = 0
+    """Wrap a client method: its `on_call`-th call sends `signum` to this process first.
+
+    The calls of a batch run on several pool threads: `next` on a counter numbers them
+    atomically (`calls += 1` could give two threads the same number, or skip one).
+    """
+    calls = itertools.count(1)
 
     def wrapper(self: CampaignClient, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        nonlocal calls
-        calls += 1
-        if calls == on_call:
+        if next(calls) == on_call:
             os.kill(os.getpid(), signum)
         return method(self, *args, **kwargs)
 
