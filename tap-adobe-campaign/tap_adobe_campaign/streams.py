@@ -8,7 +8,7 @@ import typing as t
 
 import msgspec
 from campaign_client.dates import from_campaign_datetime, to_campaign_datetime
-from campaign_client.metadata import resource_fields, value_schema
+from campaign_client.metadata import value_schema
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
@@ -217,20 +217,31 @@ class ProfilesStream(CampaignStream):
     """
 
     name = "profiles"
-    primary_keys = ("externalId",)
+    primary_keys: t.ClassVar[tuple[str, ...]] = ("externalId",)
     replication_key = "lastModified"
     is_sorted = True  # _order=lastModified ascending: resumable mid-stream
+    #: Which profiles the stream holds: those with an `externalId` (linked to the CRM) or not.
+    linked = True
 
-    def __init__(self, tap: Tap, client: CampaignClient, resource: str) -> None:
+    def __init__(
+        self,
+        tap: Tap,
+        client: CampaignClient,
+        resource: str,
+        fields: t.Mapping[str, t.Mapping[str, t.Any]],
+    ) -> None:
         """Read profiles from `resource` (`profileAndServicesExt/profile` shows custom fields).
 
-        The schema is the profile's standard fields plus the tenant's custom ones (`cus*`),
-        read from the resource's metadata.
+        The schema is the profile's standard fields plus the tenant's custom ones (`cus*`)
+        among `fields`, the resource's metadata (`campaign_client.metadata.resource_fields`).
         """
         self._bookmark: datetime.datetime | None = None
-        self._unlinked = 0
+        self._skipped_link = 0
         self._older = 0
-        schema = profile_schema(resource_fields(client, resource))
+        schema = profile_schema(fields)
+        if not self.linked:  # always null here
+            del schema["properties"]["externalId"]
+            schema["required"].remove("externalId")
         super().__init__(tap, client, path=resource, schema=schema)
 
     @property
@@ -261,12 +272,18 @@ class ProfilesStream(CampaignStream):
     def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read from the bookmark (or start_date) on, oldest change first."""
         self._bookmark = self.get_starting_timestamp(context)
-        self._unlinked = self._older = 0
+        self._skipped_link = self._older = 0
         records = super().get_records(context)
         # A read of every profile ends with ACTIVATE_VERSION: loaders drop deleted profiles.
         yield from records if self._bookmark else read_in_full(self, records)
-        if self._unlinked:
-            self.logger.info("Skipped %d profiles without an externalId", self._unlinked)
+        if self._skipped_link:
+            self.logger.info(
+                "Skipped %d profiles %s",
+                self._skipped_link,
+                "without an externalId"
+                if self.linked
+                else "linked to the CRM (with an externalId)",
+            )
         if self._older:
             self.logger.info(
                 "Skipped %d profiles modified before the bookmark %s (set "
@@ -290,8 +307,8 @@ class ProfilesStream(CampaignStream):
         if self._bookmark and modified and modified < self._bookmark:
             self._older += 1
             return None
-        if not row.get("externalId"):
-            self._unlinked += 1
+        if bool(row.get("externalId")) != self.linked:
+            self._skipped_link += 1
             return None
         record = {
             name: None if row[name] == "" else row[name]
@@ -303,3 +320,18 @@ class ProfilesStream(CampaignStream):
             if value is not None:
                 record[name] = value.isoformat()
         return record
+
+
+class UnlinkedProfilesStream(ProfilesStream):
+    """Campaign profiles without an `externalId`: created in Campaign (landing pages, imports).
+
+    The source of Campaign Classic's "Export to CRM": loaded into D365 (target-dynamics365's
+    `tables`), they come back with a CRM id and target-adobe-campaign adopts them by email
+    (`adopt_by`) instead of creating duplicates. Keyed on `PKey`, Campaign's record handle:
+    these profiles have no other identity, and Adobe warns that PKeys change when an instance
+    moves (ACS to v8), so loaders should treat them as valid for this instance only.
+    """
+
+    name = "unlinked_profiles"
+    primary_keys: t.ClassVar[tuple[str, ...]] = ("PKey",)
+    linked = False

@@ -6,6 +6,7 @@ import typing as t
 from functools import cached_property
 
 from campaign_client.client import CampaignClient
+from campaign_client.metadata import resource_fields
 from campaign_client.settings import CONNECTION_SETTINGS, connection_errors
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -16,7 +17,7 @@ from typing_extensions import override
 
 from tap_adobe_campaign.journal import EmailEventsStream, journal_setting_errors
 from tap_adobe_campaign.optouts import OptOutsStream
-from tap_adobe_campaign.streams import ProfilesStream
+from tap_adobe_campaign.streams import ProfilesStream, UnlinkedProfilesStream
 from tap_adobe_campaign.tap_settings import (
     EVENT_SETTINGS,
     OPT_OUT_SETTINGS,
@@ -83,10 +84,12 @@ class TapAdobeCampaign(Tap):
         return CampaignClient.from_config(self.config, logger=self.logger)
 
     def discover_streams(self) -> list[Stream]:
-        """Return the profiles, email_events and opt_outs streams."""
+        """Return the profiles, unlinked_profiles, email_events and opt_outs streams."""
         resource = self.config.get("profile_resource", "profileAndServicesExt/profile")
+        fields = resource_fields(self.client, resource)  # read once for both profile streams
         return [
-            ProfilesStream(self, self.client, resource),
+            ProfilesStream(self, self.client, resource, fields),
+            UnlinkedProfilesStream(self, self.client, resource, fields),
             EmailEventsStream(self, self.client),
             OptOutsStream(self),
         ]

@@ -65,15 +65,15 @@ def gateway_requests(campaign: RunningCampaign, app: str = "gateway") -> list[di
     return [r for r in campaign.admin.requests() if r["app"] == app]
 
 
-def profiles_only(config: dict[str, t.Any]) -> dict[str, t.Any]:
-    """A catalog selecting the profiles stream alone."""
+def profiles_only(config: dict[str, t.Any], stream_id: str = "profiles") -> dict[str, t.Any]:
+    """A catalog selecting one stream alone (the profiles stream by default)."""
     from tap_adobe_campaign.tap import TapAdobeCampaign
 
     catalog = TapAdobeCampaign(config=config).catalog_dict
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
             if not entry["breadcrumb"]:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] == "profiles"
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == stream_id
     return catalog
 
 
@@ -84,4 +84,4 @@ def no_profile_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
     The profiles stream's schema is then the standard fields alone; these tests read other
     streams.
     """
-    monkeypatch.setattr("tap_adobe_campaign.streams.resource_fields", lambda client, resource: {})
+    monkeypatch.setattr("tap_adobe_campaign.tap.resource_fields", lambda client, resource: {})

@@ -209,3 +209,21 @@ def test_a_read_of_every_profile_ends_with_activate_version(campaign, capsys) ->
     TapAdobeCampaign(config=settings, state=state, catalog=profiles_only(settings)).sync_all()
     again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert "ACTIVATE_VERSION" not in [m["type"] for m in again]
+
+
+def test_unlinked_profiles_are_the_profiles_without_a_crm_id(campaign, capsys) -> None:
+    """The "Export to CRM" source: every profile made in Campaign, keyed on PKey."""
+    settings = connection(campaign, page_size=10)
+    catalog = profiles_only(settings, "unlinked_profiles")
+    capsys.readouterr()
+    TapAdobeCampaign(config=settings, catalog=catalog).sync_all()
+    messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (schema,) = [m for m in messages if m["type"] == "SCHEMA"]
+    assert schema["key_properties"] == ["PKey"]
+    assert "externalId" not in schema["schema"]["properties"]
+    records = [m["record"] for m in messages if m["type"] == "RECORD"]
+    expected = {r["PKey"]: r for r in campaign.admin.find_rows("profile") if not r["externalId"]}
+    assert expected
+    assert sorted(r["PKey"] for r in records) == sorted(expected)
+    assert all(r.get("email") == (expected[r["PKey"]]["email"] or None) for r in records)
+    assert {m["stream"] for m in messages if m["type"] == "RECORD"} == {"unlinked_profiles"}

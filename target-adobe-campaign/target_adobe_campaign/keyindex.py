@@ -2,7 +2,10 @@
 
 With it the target needs no look-up per record: a key that is absent is created, a key that
 is present is patched with the fields that changed, or left alone. Only records carrying a
-key are indexed, so records created outside the integration (no CRM id) are never touched.
+key are indexed, so records created outside the integration (no CRM id) are never touched,
+except through adoption: with the route's `adopt_by` option, records without a key are also
+indexed by that field, and the one holding a new record's value is adopted (given the key)
+instead of a duplicate being created.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
     from campaign_client.client import CampaignClient
 
@@ -42,21 +45,46 @@ class DuplicateKeyError(Exception):
     """Several Campaign records carry the same key: none of them is written."""
 
 
+class AmbiguousAdoptionError(Exception):
+    """Several records without a key hold the value a new record would be adopted by."""
+
+
+def adoption_value(value: t.Any) -> str | None:
+    """Return the form values are matched in for adoption: trimmed, case-folded (emails)."""
+    if value is None:
+        return None
+    text = str(value).strip().casefold()
+    return text or None
+
+
 class KeyIndex:
     """Keys of one resource (one route's `resource` + `key`); thread-safe."""
 
-    def __init__(self, client: CampaignClient, route: Route, logger: logging.Logger) -> None:
-        """Nothing is read until `load`."""
+    def __init__(
+        self,
+        client: CampaignClient,
+        route: Route,
+        logger: logging.Logger,
+        adopt_by: Collection[str] = (),
+    ) -> None:
+        """Nothing is read until `load`; `adopt_by`: fields records without a key are indexed by.
+
+        (Streams sharing the resource and key share the index, each with its own `adopt_by`.)
+        """
         self.client = client
         self.route = route
         self.logger = logger
+        self.adopt_by = tuple(sorted(adopt_by))
         self._entries: dict[str, Entry] = {}
         self._duplicates: dict[str, int] = {}
+        # (adopt_by field, value) -> the records without a key holding it
+        self._unlinked: dict[tuple[str, str], list[Entry]] = {}
         self._lock = threading.Lock()
         self.loaded = False
 
     def load(self) -> None:
         """Page through the whole resource once (`_forcePagination=true`, big pages)."""
+        self._unlinked = {}
         entries, duplicates = self._read(
             self.client.iter_records(self.route.path, line_count=INDEX_LINE_COUNT)
         )
@@ -64,12 +92,19 @@ class KeyIndex:
             self._entries, self._duplicates = entries, duplicates
             self.loaded = True
         self.logger.info(
-            "Indexed %d %s records by %s%s",
+            "Indexed %d %s records by %s%s%s",
             len(entries),
             self.route.resource,
             self.route.key,
             f" ({len(duplicates)} keys held by several records)" if duplicates else "",
+            f", {self._unlinked_count} without one by {', '.join(self.adopt_by)}"
+            if self.adopt_by
+            else "",
         )
+
+    @property
+    def _unlinked_count(self) -> int:
+        return len({id(entry) for entries in self._unlinked.values() for entry in entries})
 
     def _read(self, records: Iterable[dict[str, t.Any]]) -> tuple[dict[str, Entry], dict[str, int]]:
         entries: dict[str, Entry] = {}
@@ -77,7 +112,8 @@ class KeyIndex:
         for record in records:
             key = record.get(self.route.key)
             if key is None or key == "":
-                continue  # not created by the integration: never touched
+                self._index_unlinked(record)  # only candidates for adoption; never touched else
+                continue
             key = str(key)
             if key in entries:
                 duplicates[key] = duplicates.get(key, 1) + 1
@@ -93,6 +129,14 @@ class KeyIndex:
             )
         return entries, duplicates
 
+    def _index_unlinked(self, record: dict[str, t.Any]) -> None:
+        entry: Entry | None = None
+        for name in self.adopt_by:
+            value = adoption_value(record.get(name))
+            if value is not None:
+                entry = entry or Entry.from_record(record, self.route.path)
+                self._unlinked.setdefault((name, value), []).append(entry)
+
     def get(self, key: str) -> Entry | None:
         """Return the entry for `key`; raise `DuplicateKeyError` if the key is ambiguous."""
         with self._lock:
@@ -103,6 +147,33 @@ class KeyIndex:
                 )
                 raise DuplicateKeyError(msg)
             return self._entries.get(key)
+
+    def adopt(self, field: str, value: t.Any) -> Entry | None:
+        """Claim the one record without a key whose `field` (an `adopt_by`) holds `value`.
+
+        A claimed record is no candidate any more (a second new record with the same value
+        is created). Raises `AmbiguousAdoptionError` when several records hold the value:
+        none of them is chosen.
+        """
+        match = adoption_value(value)
+        if match is None:
+            return None
+        with self._lock:
+            candidates = self._unlinked.get((field, match))
+            if not candidates:
+                return None
+            if len(candidates) > 1:
+                msg = (
+                    f"{len(candidates)} Campaign {self.route.resource} records have no "
+                    f"{self.route.key} and {field} '{value}': none is adopted; merge them, or "
+                    f"give one the {self.route.key}, in Campaign"
+                )
+                raise AmbiguousAdoptionError(msg)
+            claimed = candidates[0]
+            for entries in self._unlinked.values():  # no candidate any more, by any field
+                if claimed in entries:
+                    entries.remove(claimed)
+            return claimed
 
     def put(self, key: str, entry: Entry) -> None:
         """Record a created or updated record."""

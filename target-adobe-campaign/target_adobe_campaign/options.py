@@ -9,6 +9,10 @@
 - `missing_parent`: what a record whose link's parent has no Campaign record gets: `reject`
   (the default) or `skip` (counted `skipped_no_parent`, for children of parents a filter
   leaves out). A parent filtered out in the same run always makes its children filtered out.
+- `adopt_by`: a Campaign field (e.g. `email`) matching a record without a Campaign record to
+  a profile created in Campaign (no CRM id). The one unlinked record with the same value
+  (case-insensitive) is updated and given the CRM id instead of a new record being created:
+  Campaign Classic's "Export to CRM" round trip (`docs/export-to-crm.md`).
 
 Field mapping itself stays in the SDK's stream maps, which the target applies first.
 """
@@ -63,6 +67,13 @@ OPTION_PROPERTIES = (
         description="A record whose link's parent is not in Campaign: 'reject' (default) or "
         "'skip' (counted skipped_no_parent; for children of filtered-out parents)",
     ),
+    th.Property(
+        "adopt_by",
+        th.StringType,
+        description="Campaign field (e.g. email) matching a record new to Campaign with the one "
+        "record without a CRM id holding the same value (case-insensitive): that record is "
+        "updated and given the CRM id (counted adopted) instead of a duplicate being created",
+    ),
 )
 #: Former option names, with the name to use instead.
 RENAMED = {"create_only_fields": "create_only"}
@@ -81,6 +92,7 @@ class WriteOptions:
     deletes: bool | None = None  # None: the global apply_deletes
     delete_filtered_out: bool = False
     missing_parent: str = "reject"
+    adopt_by: str | None = None
 
     def applies_deletes(self, apply_deletes: bool) -> bool:
         """Whether `_sdc_deleted_at` records delete: `deletes`, else the global setting."""
@@ -116,6 +128,12 @@ def parse_options(
         errors += field_errors
         if not field_errors:
             replacements[name] = FieldReplacements(dict(table))
+    adopt_by = spec.get("adopt_by")
+    if adopt_by is not None and (adopt_by == key or not str(adopt_by).strip()):
+        errors.append(
+            f"{where}.adopt_by must be a Campaign field other than the key '{key}', "
+            f"got {adopt_by!r}"
+        )
     for option in ("deletes", "delete_filtered_out"):
         value = spec.get(option)
         if value is not None and not isinstance(value, bool):
@@ -126,6 +144,7 @@ def parse_options(
         deletes=spec.get("deletes"),
         delete_filtered_out=bool(spec.get("delete_filtered_out")),
         missing_parent=spec.get("missing_parent") or "reject",  # the schema checks it
+        adopt_by=adopt_by or None,
     )
     return options, errors
 
@@ -179,6 +198,10 @@ def schema_errors(
         for name in sorted(options.replacements)
         if name not in properties
     ]
+    if options.adopt_by and options.adopt_by not in properties:
+        errors.append(
+            f"{where}.adopt_by: '{options.adopt_by}' is not a property of stream '{stream}'"
+        )
     if options.delete_filtered_out and FILTERED_OUT not in properties:
         errors.append(
             f"{where}.delete_filtered_out needs a '{FILTERED_OUT}' property in stream "

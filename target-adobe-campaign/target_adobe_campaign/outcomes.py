@@ -9,6 +9,7 @@ if t.TYPE_CHECKING:
 
 OUTCOMES = (
     "created",
+    "adopted",  # `adopt_by`: a record without a CRM id updated and given it, not created
     "updated",
     "unchanged",
     "deleted",
@@ -26,8 +27,11 @@ OUTCOMES = (
 def would_line(summary: RunSummary) -> str:
     """Return what a dry run would have done, in one line."""
     deleted = summary.total("deleted") + summary.total("deleted_filtered_out")
+    adopted = summary.total("adopted")
     return (
-        f"would create {summary.total('created')}, update {summary.total('updated')}, "
+        f"would create {summary.total('created')}, "
+        + (f"adopt {adopted}, " if adopted else "")
+        + f"update {summary.total('updated')}, "
         f"delete {deleted}, reject {summary.total('rejected')}, "
         f"unchanged {summary.total('unchanged')}"
     )

@@ -9,7 +9,7 @@ from campaign_client.client import AmbiguousWriteError, NotFoundError, RecordRef
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
-from target_adobe_campaign.keyindex import DuplicateKeyError, Entry
+from target_adobe_campaign.keyindex import AmbiguousAdoptionError, DuplicateKeyError, Entry
 from target_adobe_campaign.options import (
     StreamOptionsError,
     prepare_record,
@@ -44,10 +44,11 @@ AMBIGUOUS = "ambiguous"
 class Write:
     """One call to make: create (POST), update (PATCH the changed fields) or delete.
 
+    `adopt` PATCHes a record without a CRM id with the key and the changed fields (`adopt_by`);
     `delete_filtered_out` deletes a record the stream's filter now excludes.
     """
 
-    kind: t.Literal["create", "update", "delete", "delete_filtered_out"]
+    kind: t.Literal["create", "adopt", "update", "delete", "delete_filtered_out"]
     key: str
     record: dict[str, t.Any]
     body: dict[str, t.Any] | None = None
@@ -161,12 +162,21 @@ class CampaignSink(BatchSink):
             if record.get(FILTERED_OUT):
                 return self._plan_filtered_out(key, record, entry)
             payload = build_payload(record, self.route, self._parent_pkey)
+            adopted = self._adoptable(index, payload.body) if entry is None else None
         except ParentNotFoundError as exc:
             return self._plan_orphan(key, record, entry, exc)
+        except AmbiguousAdoptionError as exc:
+            self._reject(record, key, str(exc), field=self.options.adopt_by)
+            return None
         except (RecordRejectedError, DuplicateKeyError) as exc:
             self._reject(record, key, str(exc), field=getattr(exc, "field", None))
             return None
         opt_outs = self.target.opt_outs
+        if adopted is not None:
+            changes, _ = opt_outs.for_update(
+                changed_fields(payload.body, adopted.values, key=self.route.key)
+            )
+            return Write("adopt", key, record, body={**changes, self.route.key: key}, entry=adopted)
         if entry is None:
             return Write("create", key, record, body=opt_outs.for_create(payload.body))
         changes, kept = opt_outs.for_update(
@@ -183,6 +193,11 @@ class CampaignSink(BatchSink):
             self.target.summary.add(self.stream_name, "unchanged")
             return None
         return Write("update", key, record, body=changes, entry=entry)
+
+    def _adoptable(self, index: KeyIndex, body: dict[str, t.Any]) -> Entry | None:
+        """Claim the record without a CRM id to adopt instead of creating one (`adopt_by`)."""
+        adopt_by = self.options.adopt_by
+        return index.adopt(adopt_by, body.get(adopt_by)) if adopt_by else None
 
     def _plan_delete(self, key: str, record: dict[str, t.Any], entry: Entry | None) -> Write | None:
         if not self.options.applies_deletes(self.config.get("apply_deletes", False)):
@@ -233,9 +248,12 @@ class CampaignSink(BatchSink):
                 index.put(write.key, Entry.from_record(created, self.route.path))
                 return "created"
             assert write.entry is not None  # planned with its entry
-            if write.kind == "update":
+            if write.kind in ("update", "adopt"):
                 self.client.patch(write.entry.href, write.body)
                 write.entry.values.update(write.body or {})
+                if write.kind == "adopt":
+                    index.put(write.key, write.entry)
+                    return "adopted"
                 return "updated"
             self.client.delete(write.entry.href)
             index.remove(write.key)
@@ -264,8 +282,11 @@ class CampaignSink(BatchSink):
             index.put(write.key, Entry(pkey=pkey, href=f"{self.route.path}/{pkey}", values=body))
             return "created"
         assert write.entry is not None  # planned with its entry
-        if write.kind == "update":
+        if write.kind in ("update", "adopt"):
             write.entry.values.update(write.body or {})
+            if write.kind == "adopt":
+                index.put(write.key, write.entry)
+                return "adopted"
             return "updated"
         index.remove(write.key)
         return "deleted_filtered_out" if write.kind == "delete_filtered_out" else "deleted"

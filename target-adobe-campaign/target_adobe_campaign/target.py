@@ -195,7 +195,12 @@ class TargetAdobeCampaign(Target):
         with self._indexes_lock:
             index = self._indexes.get((route.path, route.key))
             if index is None:
-                index = KeyIndex(self.client, route, self.logger)
+                adopt_by = {
+                    other.options.adopt_by
+                    for other in self.routes.values()
+                    if (other.path, other.key) == (route.path, route.key) and other.options.adopt_by
+                }
+                index = KeyIndex(self.client, route, self.logger, adopt_by)
                 index.load()
                 self._indexes[route.path, route.key] = index
             return index

@@ -135,6 +135,7 @@ def test_option_errors_name_the_stream_and_the_option() -> None:
             "replacements": {"externalId": {"a": "b"}, "_sdc_filtered_out": {"a": "b"}},
             "create_only_fields": ["email"],
             "delete_filterd_out": True,
+            "adopt_by": "externalId",
         },
         "new_project": {
             **ROUTES["new_project"],
@@ -146,7 +147,8 @@ def test_option_errors_name_the_stream_and_the_option() -> None:
     errors = parse_routes(resources)[1]
     expected = [
         "resources.contact.create_only_fields: unknown option (renamed 'create_only')",
-        "resources.contact.delete_filterd_out: unknown option; known: create_only, ",
+        "resources.contact.delete_filterd_out: unknown option; known: adopt_by, create_only, ",
+        "resources.contact.adopt_by must be a Campaign field other than the key 'externalId'",
         "resources.contact.create_only: 'externalId' is the key, which is always written",
         "resources.contact.create_only: '_sdc_deleted_at' is Singer metadata",
         "resources.contact.replacements.externalId: the key cannot be replaced",
