@@ -1,5 +1,7 @@
 """`target-dynamics365-provision`: create the four activity tables and their key in an org.
 
+It also creates the alternate keys the `tables` setting upserts on (`table_keys`).
+
     target-dynamics365-provision --config config.json [--dry-run] [--solution NAME]
     target-dynamics365-provision --config ENV            # TARGET_DYNAMICS365_* (Meltano)
 
@@ -23,9 +25,10 @@ from sync_support.checks import cli_config
 
 from target_dynamics365.events import ACTIVITY_TABLES, EVENT_ID, ActivityTable
 from target_dynamics365.metadata import column_body, key_body, table_body
+from target_dynamics365.table_keys import TableKey, find_key, needed_keys, primary_id
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from dataverse_client.client import DataverseClient
 
@@ -127,27 +130,49 @@ def wait_for_key(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> str:
-    """Poll the key's EntityKeyIndexStatus until Active; raise if Failed or `timeout` passes."""
+    """Poll the event key's EntityKeyIndexStatus until Active (`wait_until_active`)."""
+    return wait_until_active(
+        lambda: _event_key(client, table),
+        f"{table.logical_name}: key {key_body()['SchemaName']}",
+        f"duplicate {EVENT_ID.logical_name} values",
+        timeout,
+        sleep=sleep,
+        clock=clock,
+    )
+
+
+def wait_until_active(
+    find: Callable[[], Mapping[str, t.Any] | None],
+    name: str,
+    duplicates: str,
+    timeout: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """Poll a key (`find`) until Active; raise if Failed or `timeout` passes.
+
+    `name` says which key ("<table>: key <schema name>"), `duplicates` what makes it fail.
+    """
     deadline = clock() + timeout
     status = "missing"
     while True:
-        key = _event_key(client, table)
+        key = find()
         status = str(key.get("EntityKeyIndexStatus")) if key else "missing"
         if status == "Active":
             return status
         if status == "Failed":
             msg = (
-                f"{table.logical_name}: the index of key {key_body()['SchemaName']} failed "
-                f"(EntityKeyIndexStatus Failed), e.g. duplicate {EVENT_ID.logical_name} values. "
+                f"{name}: its index failed (EntityKeyIndexStatus Failed), e.g. {duplicates}. "
                 "Remove the duplicates, then reactivate the key (ReactivateEntityKey) or delete "
                 "it and rerun this command."
             )
             raise ProvisioningError(msg)
         if clock() >= deadline:
             msg = (
-                f"{table.logical_name}: key {key_body()['SchemaName']} is still {status} after "
-                f"{timeout:.0f} s; Dataverse builds its index in a background job. Rerun this "
-                "command later (it creates nothing twice) to check it is Active before loading."
+                f"{name} is still {status} after {timeout:.0f} s; Dataverse builds its index in "
+                "a background job. Rerun this command later (it creates nothing twice) to check "
+                "it is Active before loading."
             )
             raise ProvisioningError(msg)
         sleep(POLL_SECONDS)
@@ -160,10 +185,14 @@ def provision(
     solution: str | None = None,
     key_timeout: float = DEFAULT_KEY_TIMEOUT,
     tables: Sequence[ActivityTable] = tuple(ACTIVITY_TABLES.values()),
+    table_keys: Sequence[TableKey] = (),
     report: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Step]:
-    """Create what the tables lack (or only report it); return the steps (done or planned)."""
+    """Create what the tables lack (or only report it); return the steps (done or planned).
+
+    `table_keys`: the alternate keys the `tables` setting upserts on (`table_keys`).
+    """
     headers = {"MSCRM.SolutionUniqueName": solution} if solution else None
     done: list[Step] = []
     for table in tables:
@@ -182,9 +211,57 @@ def provision(
             report(
                 f"{table.logical_name}: key {wait_for_key(client, table, key_timeout, sleep=sleep)}"
             )
+    for key in table_keys:
+        done += _provision_key(
+            client,
+            key,
+            dry_run=dry_run,
+            headers=headers,
+            timeout=key_timeout,
+            report=report,
+            sleep=sleep,
+        )
     verb = "would create" if dry_run else "created"
     report(f"{verb} {len(done)} item(s)" + (f" in solution {solution}" if solution else ""))
     return done
+
+
+def _provision_key(
+    client: DataverseClient,
+    key: TableKey,
+    *,
+    dry_run: bool,
+    headers: dict[str, str] | None,
+    timeout: float,
+    report: Callable[[str], None],
+    sleep: Callable[[float], None],
+) -> list[Step]:
+    """Create a `tables` entry's alternate key if missing, then wait until it is Active."""
+    if key.columns == (primary_id(client, key),):
+        return []  # the primary id: no alternate key needed
+    existing = find_key(client, key)
+    steps: list[Step] = []
+    if existing is None:
+        step = Step(f"create key {key.describe()}", f"{key.definitions}/Keys", key.body())
+        report(("would " if dry_run else "") + step.description)
+        if not dry_run:
+            client.post(step.path, step.body, headers=headers)
+        steps.append(step)
+    status = existing.get("EntityKeyIndexStatus") if existing else None
+    if existing is not None:
+        report(f"{key.table}: key {existing.get('SchemaName')} ({', '.join(key.columns)}) {status}")
+    if not dry_run and status != "Active":
+        name = f"{key.table}: key {existing.get('SchemaName') if existing else key.schema_name}"
+        report(f"{name}: waiting for its index (up to {timeout:.0f} s)…")
+        found = wait_until_active(
+            lambda: find_key(client, key),
+            name,
+            f"duplicate {', '.join(key.columns)} values",
+            timeout,
+            sleep=sleep,
+        )
+        report(f"{name}: {found}")
+    return steps
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -230,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dry_run=args.dry_run,
             solution=args.solution,
             key_timeout=args.key_timeout,
+            table_keys=needed_keys(target.tables.values()),
         )
     except ConfigValidationError as exc:
         print(f"error: {exc}: {'; '.join(exc.errors)}", file=sys.stderr)

@@ -14,6 +14,7 @@ from dataverse_client.client import DataverseClient
 from target_dynamics365.events import ACTIVITY_TABLES
 from target_dynamics365.outcomes import OUTCOMES
 from target_dynamics365.provision import ProvisioningError, provision, wait_for_key
+from target_dynamics365.table_keys import TableKey
 from target_dynamics365.target import TargetDynamics365
 
 from .helpers import singer_input
@@ -144,4 +145,58 @@ def test_a_key_that_stays_pending_is_reported() -> None:
             5,
             sleep=lambda _: None,
             clock=lambda: float(next(ticks)),
+        )
+
+
+def test_the_alternate_keys_of_the_tables_setting_are_created_once(bare: Sandbox) -> None:
+    """An entry keyed on emailaddress1 gets its key; one on the primary id needs none."""
+    client = DataverseClient.from_config(connection(bare))
+    provision(client, report=lambda _: None, sleep=bare.admin.shift_clock)  # activity tables
+    keys = [TableKey("contact", ("emailaddress1",)), TableKey("contact", ("contactid",))]
+    lines: list[str] = []
+    bare.admin.clear_requests()
+
+    planned = provision(client, dry_run=True, table_keys=keys, report=lines.append)
+    assert [s.description for s in planned] == [
+        "create key contact.acs_contact_emailaddress1_key (emailaddress1)"
+    ]
+    assert metadata_writes(bare) == []
+
+    done = provision(client, table_keys=keys, report=lines.append, sleep=bare.admin.shift_clock)
+    assert metadata_writes(bare) == ["EntityDefinitions(LogicalName='contact')/Keys"]
+    assert [s.description for s in done] == [s.description for s in planned]
+    assert "contact: key acs_contact_emailaddress1_key: Active" in lines
+    (key,) = [
+        k
+        for k in client.iter_values(
+            "EntityDefinitions(LogicalName='contact')/Keys?$select=KeyAttributes,EntityKeyIndexStatus"
+        )
+        if k["KeyAttributes"] == ["emailaddress1"]
+    ]
+    assert key["EntityKeyIndexStatus"] == "Active"
+    # the sink now upserts on it
+    target = TargetDynamics365(
+        config={
+            **connection(bare),
+            "tables": {"people": {"table": "contact", "key": "emailaddress1"}},
+        }
+    )
+    assert target.tables["people"].key == ("emailaddress1",)
+
+    bare.admin.clear_requests()
+    assert provision(client, table_keys=keys, report=lines.append) == []
+    assert metadata_writes(bare) == []
+
+
+def test_a_key_on_duplicate_values_fails_with_what_to_do(bare: Sandbox) -> None:
+    client = DataverseClient.from_config(connection(bare))
+    (first, second) = list(client.iter_values("contacts?$select=contactid&$top=2"))
+    for row in (first, second):
+        client.patch(f"contacts({row['contactid']})", {"jobtitle": "Same title"})
+    with pytest.raises(ProvisioningError, match=r"index failed.*duplicate jobtitle values"):
+        provision(
+            client,
+            table_keys=[TableKey("contact", ("jobtitle",))],
+            report=lambda _: None,
+            sleep=bare.admin.shift_clock,
         )
