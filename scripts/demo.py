@@ -69,6 +69,8 @@ WRITES = ("POST", "PATCH", "PUT", "DELETE")
 SOAP_PATH = "/nl/jsp/soaprouter.jsp"
 #: The loaders' dry-run settings, and the values Meltano reads as true (meltano.core.utils).
 DRY_RUN_VARIABLES = ("TARGET_ADOBE_CAMPAIGN_DRY_RUN", "TARGET_DYNAMICS365_DRY_RUN")
+EXPORT_LOADER = "target-dynamics365--crm-export"
+EXPORT_REJECTS_VARIABLE = "TARGET_DYNAMICS365__CRM_EXPORT_REJECTS_FILE"
 TRUTHY = ("true", "1", "yes", "on")
 #: Seconds one Meltano command may take before it is killed (a run takes 5-30 s).
 DEFAULT_TIMEOUT = 600.0
@@ -122,6 +124,8 @@ class Demo:
         self.env["TARGET_ADOBE_CAMPAIGN_REJECTS_FILE"] = str(out_dir / "rejects.jsonl")
         self.env["TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE"] = str(summary_file)
         self.env["TARGET_DYNAMICS365_REJECTS_FILE"] = str(out_dir / "d365-rejects.jsonl")
+        # the crm-export loader names its own rejects file (meltano.yml): its variable wins
+        self.env[EXPORT_REJECTS_VARIABLE] = str(out_dir / "d365-rejects.jsonl")
         run_env = {**self.env, **(env or {})}
         log_path = self.out_root / f"{label}.log"
         started = time.monotonic()
@@ -269,7 +273,7 @@ def show_contact(
 
 def check_all(demo: Demo) -> None:
     """`meltano invoke <plugin>:check --config ENV` for each plugin: one line per plugin."""
-    print("\n[1/6] connection checks (meltano invoke <plugin>:check)")
+    print("\n[1/7] connection checks (meltano invoke <plugin>:check)")
     for plugin in PLUGINS:
         output = demo.meltano(f"check-{plugin}", "invoke", f"{plugin}:check", "--config", "ENV")
         # A FAIL step makes the check exit 1, which stops the demo in `meltano`.
@@ -288,6 +292,26 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def adoption_problems(sb: Sandbox, made_in_campaign: dict[str, dict[str, Any]]) -> list[str]:
+    """Print how the exported profiles came back; return what is wrong (none unlinked, no twin)."""
+    profiles = sb.campaign.admin.find_rows("profile")
+    linked = [p for p in profiles if p["PKey"] in made_in_campaign and p["externalId"]]
+    per_id = Counter(p["externalId"] for p in profiles if p["externalId"])
+    twins = [p["externalId"] for p in linked if per_id[p["externalId"]] > 1]
+    print(
+        f"      profiles made in Campaign now linked to their new D365 contact: {len(linked)} "
+        f"of {len(made_in_campaign)}; duplicates: {len(twins)}"
+    )
+    problems = []
+    if len(linked) != len(made_in_campaign):
+        problems.append(
+            f"{len(made_in_campaign) - len(linked)} exported profile(s) did not come back linked"
+        )
+    if twins:
+        problems.append(f"exported contacts with a second profile: {twins[:5]}")
+    return problems
 
 
 def opt_out_problems(contact: dict[str, Any], profiles: list[dict[str, Any]]) -> list[str]:
@@ -351,8 +375,22 @@ def main() -> None:
         demo = Demo(sb, out_root, env, f"demo-{stamp}", env_file, timeout=args.timeout)
         client = dataverse(sb)
         check_all(demo)
+        problems: list[str] = []
 
-        demo.run("2/6", "1-initial", "run", "d365-to-campaign")
+        made_in_campaign = {
+            p["PKey"]: p
+            for p in sb.campaign.admin.find_rows("profile")
+            if not p["externalId"] and (p["email"] or "").strip()
+        }
+        print(
+            f"\n[2/7] Export to CRM: {len(made_in_campaign)} profiles made in Campaign (no CRM id)"
+        )
+        demo.meltano("1-provision", "invoke", f"{EXPORT_LOADER}:provision")
+        print(f"      meltano invoke {EXPORT_LOADER}:provision  (email key on contact: Active)")
+        demo.run("2/7", "1-crm-export", "run", "crm-export")
+
+        demo.run("3/7", "1-initial", "run", "d365-to-campaign")
+        problems += adoption_problems(sb, made_in_campaign)
         d365_ids = {
             row["contactid"]
             for row in client.iter_values("contacts?$select=contactid,emailaddress1")
@@ -375,10 +413,10 @@ def main() -> None:
                 "an opt-out: no contact for the story (try more --contacts or another --seed)"
             )
         deleted = contacts[0]
-        demo.run("3/6", "2-events", "run", "campaign-to-d365")
+        demo.run("4/7", "2-events", "run", "campaign-to-d365")
         show_contact(sb, client, hero, "BEFORE: the story's contact")
 
-        print("\n[4/6] both sides change")
+        print("\n[5/7] both sides change")
         sb.admin.update_row("contacts", hero, {"lastname": "Lovelace-Byron", "donotphone": True})
         print(f"      D365: {hero} renamed Lovelace-Byron and set to 'do not phone'")
         sb.admin.delete_row("contacts", deleted)
@@ -391,20 +429,21 @@ def main() -> None:
 
         # The next run's exact plan (bookmarks don't move: a dry run emits no STATE).
         dry_run = {"TARGET_ADOBE_CAMPAIGN_DRY_RUN": "true"}
-        demo.run("5/6", "3-dry-run", "run", "d365-to-campaign", env=dry_run)
-        demo.run("5/6", "4-to-campaign", "run", "d365-to-campaign")
-        demo.run("5/6", "5-to-d365", "run", "campaign-to-d365")
+        demo.run("6/7", "3-dry-run", "run", "d365-to-campaign", env=dry_run)
+        demo.run("6/7", "4-to-campaign", "run", "d365-to-campaign")
+        demo.run("6/7", "5-to-d365", "run", "campaign-to-d365")
         contact, profiles = show_contact(sb, client, hero, "AFTER: the same contact")
-        problems = opt_out_problems(contact, profiles)
+        problems += opt_out_problems(contact, profiles)
         gone = sb.campaign.admin.find_rows("profile", externalId=deleted)
         print(f"    deleted contact's profile in Campaign: {'still there' if gone else 'deleted'}")
         if gone:
             problems.append(f"the deleted contact {deleted}'s profile is still in Campaign")
 
-        print("\n[6/6] both jobs twice more (converged: nothing to write)")
+        print("\n[7/7] the three jobs twice more (converged: nothing to write)")
         quiet = len(demo.runs)
         for n in range(2):
             sb.campaign.admin.run_opt_out_export()
+            demo.meltano(f"6-quiet-{n}-crm-export", "run", "crm-export")
             demo.meltano(f"6-quiet-{n}-to-campaign", "run", "d365-to-campaign")
             demo.meltano(f"6-quiet-{n}-to-d365", "run", "campaign-to-d365")
         after = Counter[str]()

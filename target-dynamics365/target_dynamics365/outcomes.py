@@ -8,6 +8,7 @@ OUTCOMES = (
     "unchanged",
     "skipped",
     "skipped_mode",
+    "skipped_existing",
     "skipped_deletes",
     "rejected",
 )

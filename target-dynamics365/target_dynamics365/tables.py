@@ -1,7 +1,7 @@
 """The `tables` setting: which streams go to which Dataverse table, and how.
 
 `tables` maps a stream name to `{"table", "key", "columns", "lookups", "choices_by_label",
-"deletes"}`. `table_errors` checks its shape at start-up (settings check, exit 2);
+"deletes", "existing"}`. `table_errors` checks its shape at start-up (settings check, exit 2);
 `parse_tables` turns a checked setting into `TableSpec`s. Whether the table and columns exist is
 checked against Dataverse's metadata when the stream's sink starts (`table_sink`).
 """
@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 if t.TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-ENTRY_KEYS = ("table", "key", "columns", "lookups", "choices_by_label", "deletes")
+ENTRY_KEYS = ("table", "key", "columns", "lookups", "choices_by_label", "deletes", "existing")
+#: What an upsert does to a row that exists: update it, or leave it alone (create-only loads).
+EXISTING = ("update", "skip")
 LOOKUP_KEYS = ("table", "key")
 
 
@@ -37,6 +39,7 @@ class TableSpec:
     lookups: dict[str, Lookup] = field(default_factory=dict)
     choices_by_label: tuple[str, ...] = ()
     deletes: bool = False
+    existing: str = "update"
 
     def column(self, record_field: str) -> str:
         """Return the column a record field is written to (`columns`, else the same name)."""
@@ -95,6 +98,8 @@ def _entry_errors(stream: str, entry: t.Any) -> list[str]:
         errors.append(f"{where}.choices_by_label must be a list of choice column names")
     if not isinstance(entry.get("deletes", False), bool):
         errors.append(f"{where}.deletes must be true or false")
+    if entry.get("existing", "update") not in EXISTING:
+        errors.append(f"{where}.existing must be one of {', '.join(EXISTING)}")
     return errors
 
 
@@ -134,5 +139,6 @@ def parse_tables(config: Mapping[str, t.Any]) -> dict[str, TableSpec]:
             },
             choices_by_label=tuple(entry.get("choices_by_label") or ()),
             deletes=bool(entry.get("deletes", False)),
+            existing=entry.get("existing", "update"),
         )
     return specs

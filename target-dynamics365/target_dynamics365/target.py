@@ -44,6 +44,7 @@ DRY_RUN_VERBS = {
     "upserted": "upsert",
     "rejected": "reject",
     "deleted": "delete",
+    "skipped_existing": "skip existing",
     "skipped_deletes": "skip deletes",
 }
 
@@ -97,7 +98,8 @@ def _target_schema() -> dict[str, t.Any]:
             "key (alternate key column(s) or the primary id column), columns (record field → "
             "column; default the same name), lookups (record field → {table, key}, bound by "
             "key), choices_by_label (choice columns given as labels), deletes (delete rows of "
-            "records with _sdc_deleted_at)}",
+            "records with _sdc_deleted_at), existing (update, default, or skip: rows already in "
+            "the table are left alone)}",
         ),
     ).to_dict()
 

@@ -279,8 +279,31 @@ def test_dry_run_counts_and_writes_nothing(admin, tmp_path, account_key) -> None
     counts = target.summary.streams()["companies"]
     assert (counts["created"], counts["updated"], counts["deleted"]) == (1, 1, 1)
     assert summary_line("companies", counts, dry_run=True, sink=TableSink) == (
-        "DRY RUN companies: would create 1, update 1, delete 1, skip deletes 0, reject 0"
+        "DRY RUN companies: would create 1, update 1, delete 1, skip existing 0, skip deletes 0, "
+        "reject 0"
     )
+
+
+def test_existing_skip_creates_new_rows_and_leaves_existing_ones_alone(
+    admin, tmp_path, account_key
+) -> None:
+    """`existing: skip`: a create-only load (Campaign's "Export to CRM" into contacts)."""
+    before = accounts()
+    tables = {"companies": {**ACCOUNTS, "existing": "skip"}}
+    records = [
+        {"accountnumber": "ACC-000001", "company": "Must Not Rename"},
+        {"accountnumber": "ACC-900002", "company": "New Company"},
+    ]
+
+    target = load(config(tmp_path, tables=tables), records)
+
+    after = accounts()
+    assert after["ACC-000001"] == before["ACC-000001"]
+    assert after["ACC-900002"]["name"] == "New Company"
+    counts = target.summary.streams()["companies"]
+    assert (counts["upserted"], counts["skipped_existing"]) == (1, 1)
+    posted = [r for r in writes(admin.requests()) if r["method"] == "POST"]
+    assert len(posted) == 1  # only the new row travels
 
 
 @pytest.mark.parametrize(
@@ -324,8 +347,8 @@ def test_a_bad_tables_entry_is_one_line_and_exit_2(admin, tmp_path: Path) -> Non
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1] == (
         "target-dynamics365: config error: tables.companies: unknown key 'colums' (allowed: "
-        "table, key, columns, lookups, choices_by_label, deletes); tables.companies.table is "
-        "required: the table's logical name; tables.profiles: stream 'profiles' has its own "
+        "table, key, columns, lookups, choices_by_label, deletes, existing); tables.companies."
+        "table is required: the table's logical name; tables.profiles: stream 'profiles' has its own "
         "sink (profiles, opt_outs, email_events cannot be in tables)"
     )
     assert admin.requests() == []
