@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -43,17 +43,26 @@ class LoggedRequest:
     query: str
     status: int
     caller: str | None  # app id / API key, when known
-    time: float  # sandbox clock, epoch seconds
+    time: float  # sandbox clock, epoch seconds, when the request ended
     duration_ms: float
+    started: float  # sandbox clock, epoch seconds, when the request arrived
+    extras: dict[str, Any] = field(default_factory=dict)  # the vendor's `extra_keys`
 
 
 class RequestLog:
     """A bounded in-memory log plus the ASGI middleware that fills it."""
 
-    def __init__(self, clock: Clock, caller_key: str, size: int = 200_000) -> None:
-        """Keep the last `size` requests; `caller_key` names the caller in scope state and JSON."""
+    def __init__(
+        self, clock: Clock, caller_key: str, size: int = 200_000, extra_keys: tuple[str, ...] = ()
+    ) -> None:
+        """Keep the last `size` requests; `caller_key` names the caller in scope state and JSON.
+
+        `extra_keys` are further scope-state values logged under their names (Campaign: the
+        SOAP action of a v8 call).
+        """
         self.clock = clock
         self.caller_key = caller_key
+        self.extra_keys = extra_keys
         self.entries: deque[LoggedRequest] = deque(maxlen=size)
 
     def as_json(self) -> list[dict[str, Any]]:
@@ -68,6 +77,8 @@ class RequestLog:
                 self.caller_key: r.caller,
                 "time": r.time,
                 "duration_ms": r.duration_ms,
+                "started": r.started,
+                **r.extras,
             }
             for r in self.entries
         ]
@@ -86,6 +97,7 @@ class RequestLog:
                     await app(scope, receive, send)
                     return
                 start = time.perf_counter()
+                started = log.clock.time()
                 status = [500]
 
                 async def send_wrapper(message: MutableMapping[str, Any]) -> None:
@@ -115,6 +127,8 @@ class RequestLog:
                             caller=scope["state"].get(log.caller_key),
                             time=log.clock.time(),
                             duration_ms=round((time.perf_counter() - start) * 1000, 3),
+                            started=started,
+                            extras={k: scope["state"].get(k) for k in log.extra_keys},
                         )
                     )
 

@@ -4,6 +4,8 @@ Marketing routes (`/deliveries`, `/deliveries/<name>/late-bounces`, `/deliveries
 `/logs/<table>`, `/journal`) simulate sends and recipients' reactions (see `marketing`) and show
 the logs and the I/O Events journal.
 
+`DELETE /sessions` logs every v8 SOAP session off (their next call answers XSV-350008).
+
 `/opt-out-export` runs the opt-out export workflow now (as its scheduler would) and shows its
 watermark and files; `/sftp/authorized-keys` allows a client key on the SFTP login.
 
@@ -194,6 +196,14 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
             return problem(400, "full must be a boolean")
         return json_response(optout_export.run(rt, full=full).as_dict())
 
+    async def sessions(request: Request) -> Response:
+        rt.sessions.clear()
+        return Response(status_code=204)
+
+    def clear_tps() -> None:
+        rt.tps.reset()
+        rt.soap_tps.reset()
+
     async def sftp_keys(request: Request) -> Response:
         try:
             sftp.authorize_key(rt.state_dir, str((await json_body(request))["public_key"]))
@@ -213,7 +223,8 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
         Route(f"{PREFIX}/state", state),
         Route(f"{PREFIX}/engine-calls", engine_calls, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/config", config, methods=["GET", "PATCH"]),
-        *common_routes(rt, on_clear_faults=rt.tps.reset),
+        Route(f"{PREFIX}/sessions", sessions, methods=["DELETE"]),
+        *common_routes(rt, on_clear_faults=clear_tps),
         *datamodel.admin_routes(rt),
         Route(f"{PREFIX}/rows/{{resource}}", rows, methods=["GET", "POST"]),
         Route(f"{PREFIX}/rows/{{resource}}/{{pkey}}", row, methods=["GET", "PATCH", "DELETE"]),

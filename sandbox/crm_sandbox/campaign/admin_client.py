@@ -215,7 +215,12 @@ class CampaignAdmin(AdminClient):
         """Change settings.
 
         token_lifetime, big_table_threshold, absolute_hrefs, tps_limit, journal_retention_days,
-        journal_absolute_links, opt_out_export_interval.
+        journal_absolute_links, opt_out_export_interval, session_lifetime (v8 SOAP sessions),
+        soap_tps_limit (v8 SOAP calls per second, 0 = off).
         """
         result: dict[str, Any] = self._call("PATCH", "/config", settings)
         return result
+
+    def expire_sessions(self) -> None:
+        """Log every v8 SOAP session off: their next call answers XSV-350008."""
+        self._call("DELETE", "/sessions")

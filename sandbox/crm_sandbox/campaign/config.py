@@ -18,6 +18,11 @@ GATEWAY_PORT = 8446
 EVENTS_PORT = 8447  # Adobe I/O Events (events.adobe.io): the journaling API
 SFTP_PORT = 8448  # the Campaign SFTP storage area (Adobe's opt-out exports land there)
 
+# The v8 instance's operator for `xtk:session#Logon` (a published test value, like the secrets).
+OPERATOR_LOGIN = "sandbox-operator"
+OPERATOR_PASSWORD = "sandbox-operator-secret"
+OPERATOR_ID = 1059  # its `loginId`
+
 # The SFTP login of the storage area and the folder the D365 integration reads opt-outs from.
 SFTP_USERNAME = "campaign-sftp"
 SFTP_PASSWORD = "sandbox-sftp-secret"
@@ -97,6 +102,8 @@ class Settings:
     # Seconds (sandbox clock) between scheduled runs of WKF_OPTOUT_EXPORT; 0 = no schedule.
     # Adobe runs it once a day (86400).
     opt_out_export_interval: int = 0
+    session_lifetime: int = 86400  # v8 SOAP sessions (Campaign's default sessionTimeOut)
+    soap_tps_limit: int = 0  # v8 SOAP calls per second before HTTP 429; 0 = unlimited
 
     def update(self, values: dict[str, Any]) -> None:
         """Set the given fields (unknown names raise KeyError, bad values ValueError)."""

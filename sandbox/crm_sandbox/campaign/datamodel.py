@@ -61,6 +61,8 @@ TYPES = {
 RESERVED = frozenset({"id", "pkey", "PKey", "href", "created", "lastModified"})
 _RESOURCE_NAME = re.compile(r"^cus[A-Z][A-Za-z0-9]{0,59}$")
 _FIELD_NAME = re.compile(r"^cus[A-Z][A-Za-z0-9_]{0,59}$")
+# Tables built from an `xtk:srcSchema` over SOAP (`"naming": "xtk"`) keep Classic attribute names.
+_XTK_FIELD_NAME = re.compile(r"^[a-z][A-Za-z0-9_]{0,59}$")
 _LINK_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,59}$")
 EXT = "profileAndServicesExt"
 
@@ -90,13 +92,15 @@ def _text(spec: dict[str, Any], name: str, default: str | None = None) -> str:
     return value
 
 
-def _field(spec: Any, resource: str, enums: dict[str, Enumeration]) -> tuple[Field, str | None]:
+def _field(
+    spec: Any, resource: str, enums: dict[str, Enumeration], pattern: re.Pattern[str]
+) -> tuple[Field, str | None]:
     """One field of a definition; also the enumeration it needs created (if missing)."""
     if not isinstance(spec, dict):
         raise DefinitionError("each field must be an object")
     name = _text(spec, "name")
-    if not _FIELD_NAME.match(name):
-        raise DefinitionError(f"field name '{name}' must match {_FIELD_NAME.pattern}")
+    if not pattern.match(name) or name in RESERVED:
+        raise DefinitionError(f"field name '{name}' must match {pattern.pattern}")
     kind = TYPES.get(spec.get("type", ""))
     if kind is None:
         raise DefinitionError(f"field '{name}': type must be one of {', '.join(TYPES)}")
@@ -146,8 +150,9 @@ def build_resource(
         raise DefinitionError("'fields' and 'links' must be lists")
     fields: dict[str, Field] = {}
     missing: list[str] = []
+    pattern = _XTK_FIELD_NAME if definition.get("naming") == "xtk" else _FIELD_NAME
     for spec in specs:
-        f, enum_name = _field(spec, name, enums)
+        f, enum_name = _field(spec, name, enums, pattern)
         if f.name in fields:
             raise DefinitionError(f"field '{f.name}' is defined twice")
         fields[f.name] = f

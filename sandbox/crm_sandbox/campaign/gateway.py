@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import soap, workflows
+from . import workflows
 from .config import GATEWAY_SCOPES, KNOWN_ORGANIZATIONS, SERVED_ORGANIZATIONS, credential
 from .errors import (
     API_KEY_INVALID,
@@ -33,6 +33,7 @@ from .errors import (
     not_found_uri,
 )
 from .resources import Call, handle
+from .v8 import router as v8_router
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -116,7 +117,7 @@ def build_gateway_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlet
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     routes: list[BaseRoute] = [
         *admin_routes,
-        *soap.routes(rt),
+        *v8_router.routes(rt),
         Route("/{organization}/campaign", api, methods=methods),
         Route("/{organization}/campaign/{path:path}", api, methods=methods),
         Route("/{path:path}", outside, methods=methods),

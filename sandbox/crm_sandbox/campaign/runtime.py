@@ -24,6 +24,7 @@ from .paging import LineStarts
 from .pkeys import Sealer
 from .store import Store
 from .tokens import TokenService
+from .v8.sessions import Sessions
 
 DB_FILE = "campaign.sqlite3"
 
@@ -60,8 +61,10 @@ class Runtime:
         self.faults = new_faults()
         self.tps = TpsLimiter(self.clock)
         self.engine_calls = EngineCalls()
-        self.requests = RequestLog(self.clock, "client_id")
+        self.requests = RequestLog(self.clock, "client_id", extra_keys=("soap_action",))
         self.journal = Journal(self)
+        self.sessions = Sessions()
+        self.soap_tps = TpsLimiter(self.clock)
 
     @property
     def api_url(self) -> str:

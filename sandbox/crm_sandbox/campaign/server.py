@@ -31,6 +31,8 @@ from .config import (
     EVENTS_PORT,
     GATEWAY_PORT,
     IMS_PORT,
+    OPERATOR_LOGIN,
+    OPERATOR_PASSWORD,
     OPT_OUT_EXPORTS_DIR,
     ORGANIZATION,
     SCOPE,
@@ -44,6 +46,7 @@ from .gateway import build_gateway_app
 from .ims import build_ims_app
 from .runtime import Runtime
 from .seed import SeedSizes, seed, seed_signature
+from .v8 import router as v8_router
 
 ENDPOINTS_FILE = "campaign-endpoints.json"
 
@@ -108,6 +111,7 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
     `journal_url` is the I/O Events journaling endpoint (its own port, `events_url`), called
     with `x-ims-org-id: <ims_org_id>`. `sftp_*` is the SFTP storage area (`sftp_host_key`: the
     OpenSSH public key line to pin) and `opt_out_exports_dir` the folder of the opt-out exports.
+    `soap_url` is the v8 SOAP router; `operator_*` its operator for `xtk:session#Logon`.
     """
     sftp_host, sftp_port = rt.sftp_address
     return {
@@ -132,6 +136,9 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
         "sftp_password": SFTP_PASSWORD,
         "sftp_host_key": sftp.public_key_line(rt.sftp_host_key),
         "opt_out_exports_dir": OPT_OUT_EXPORTS_DIR,
+        "soap_url": f"{rt.gateway_url}{v8_router.PATH}",
+        "operator_login": OPERATOR_LOGIN,
+        "operator_password": OPERATOR_PASSWORD,
     }
 
 

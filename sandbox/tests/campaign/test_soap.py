@@ -55,6 +55,13 @@ def fault(resp) -> tuple[str, str]:
     return node.findtext("faultstring") or "", node.findtext("detail") or ""
 
 
+def strip(element: ET.Element) -> ET.Element:
+    """Drop namespaces: Campaign's output documents inherit the response's default namespace."""
+    for el in element.iter():
+        el.tag = el.tag.rsplit("}", 1)[-1]
+    return element
+
+
 def query(campaign, token, query_def: str) -> ET.Element:
     resp = call(campaign, token, "xtk:queryDef#ExecuteQuery", f"<entity>{query_def}</entity>")
     assert resp.status_code == 200, resp.text
@@ -62,7 +69,7 @@ def query(campaign, token, query_def: str) -> ET.Element:
         f"{{{ENV}}}Body/{{urn:xtk:queryDef}}ExecuteQueryResponse/{{urn:xtk:queryDef}}pdomOutput"
     )
     assert out is not None
-    return out[0]
+    return strip(out[0])
 
 
 def values_of(campaign, token, name: str) -> dict[str, tuple[str, str]]:
@@ -217,7 +224,13 @@ def test_faults(campaign, token):
     assert string == "Error while executing the method 'Write' of service 'xtk:session'."
     assert "basetype" in detail
     string, detail = fault(
-        write(campaign, token, "<recipient xtkschema='nms:recipient' email='a@b.c'/>")
+        call(
+            campaign,
+            token,
+            "xtk:session#WriteCollection",
+            "<domDoc><enum-collection xtkschema='xtk:enum'><enum name='cusMixed'/>"
+            "<recipient xtkschema='nms:recipient' email='a@b.c'/></enum-collection></domDoc>",
+        )
     )
     assert "xtk:enum" in detail
     string, detail = fault(
