@@ -332,11 +332,19 @@ def test_sandbox_creates_a_missing_enumeration_and_refuses_a_bad_name(
         client.write(EnumWrite("bad name!", "", "string", (), replace=True))
 
 
-def test_sandbox_refuses_a_foreign_token(campaign: RunningCampaign) -> None:
+WRITE_WITHOUT_TOKEN = (
+    b'<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">'
+    b'<SOAP-ENV:Body><m:Write xmlns:m="urn:xtk:session"><sessiontoken/>'
+    b'<domDoc><enum xtkschema="xtk:enum" name="x"/></domDoc></m:Write></SOAP-ENV:Body>'
+    b"</SOAP-ENV:Envelope>"
+)
+
+
+def test_sandbox_refuses_a_call_without_a_token(campaign: RunningCampaign) -> None:
     client = sandbox_client(campaign)
     response = requests.post(
         client.soap_url,
-        data=b"<x/>",
+        data=WRITE_WITHOUT_TOKEN,
         headers={"SOAPAction": "xtk:session#Write"},
         verify=client.rest.session.verify,
         timeout=30,

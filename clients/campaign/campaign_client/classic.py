@@ -3,8 +3,11 @@
 Campaign Standard's REST API reads enumerations but cannot write them; Campaign Classic/v8's
 SOAP router can: `POST <instance>/nl/jsp/soaprouter.jsp` with the SOAPAction
 `xtk:queryDef#ExecuteQuery` (read) or `xtk:session#Write` (write), authenticated with the
-same IMS bearer token as the REST API (Campaign v8 accepts it). This client reuses the REST
-client's session, IMS authenticator and retry policy.
+same IMS bearer token as the REST API (Campaign v8 accepts it). Calls go through the shared
+SOAP transport (`soap.SoapTransport`: retries, faults, typed errors) on the REST client's
+session, IMS authenticator and retry policy. The envelope keeps this module's own format
+(`text/xml`, the action in the `SOAPAction` header only, namespace-qualified parameters), which
+Campaign accepts as well as the JS SDK's; `soap_session` speaks the SDK's.
 
 Write semantics are Campaign's: `<enum _operation="insertOrUpdate">` reconciles on `@name`; its
 `<value>` elements replace the stored collection, unless each carries an `_operation`, in
@@ -12,8 +15,7 @@ which case they are merged one by one. So "Replace = Yes" (the CRM wizard's choi
 full list without `_operation`, and "add the missing values" sends only the new values, each
 with `_operation="insertOrUpdate"`.
 
-XML is parsed with the standard library; a document with a DTD is refused (no entity
-expansion), and nothing is read from the network but the response.
+XML is parsed by `soap.parse_xml`: a document with a DTD is refused (no entity expansion).
 """
 
 from __future__ import annotations
@@ -21,36 +23,47 @@ from __future__ import annotations
 import typing as t
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from http import HTTPStatus
-from urllib.parse import urlsplit
 
-from campaign_client.client import (
-    DEFAULT_API_BASE_URL,
-    RETRIED_STATUSES,
-    AccessDeniedError,
-    CampaignAPIError,
-    RetriableCampaignError,
+from campaign_client.querydef import QueryDef, compare
+from campaign_client.settings import soap_url
+from campaign_client.soap import (
+    LITERAL_XML,
+    SOAP_ENCODING,
+    SOAP_ENV,
+    SOAP_PATH,
+    XSD,
+    XSI,
+    SoapFaultError,
+    SoapTransport,
+    local_name,
+    parse_xml,
 )
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    import requests
-
     from campaign_client.client import CampaignClient
 
-SOAP_PATH = "/nl/jsp/soaprouter.jsp"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_ENCODING = "http://schemas.xmlsoap.org/soap/encoding/"
-LITERAL_XML = "http://xml.apache.org/xml-soap/literalxml"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-XSD = "http://www.w3.org/2001/XMLSchema"
+__all__ = [
+    "SOAP_PATH",
+    "ClassicClient",
+    "EnumValue",
+    "EnumWrite",
+    "Enumeration",
+    "SoapFaultError",
+    "enum_element",
+    "enum_query",
+    "envelope",
+    "match",
+    "parse_enumerations",
+    "parse_xml",
+    "plan_write",
+]
+
 ENUM_SCHEMA = "xtk:enum"
 NUMERIC_BASETYPES = frozenset({"byte", "short", "long"})
-
-
-class SoapFaultError(CampaignAPIError):
-    """Campaign answered with a SOAP fault (e.g. an invalid value name or operation)."""
+#: What this module's envelopes are sent with (see the module docstring).
+CLASSIC_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml"}
 
 
 @dataclass(frozen=True)
@@ -168,24 +181,10 @@ def envelope(method: str, urn: str, param: str, element: ET.Element) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def parse_xml(content: bytes) -> ET.Element:
-    """Parse a response; refuse a DTD (no entity declarations are ever expanded)."""
-    if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
-        msg = "Refusing a SOAP response that declares a DTD or entities"
-        raise ValueError(msg)
-    return ET.fromstring(content)  # DTDs refused above; expat fetches nothing
-
-
 def enum_query(name: str) -> ET.Element:
     """Return the `queryDef` selecting one enumeration with its values."""
-    query = ET.Element("queryDef", {"schema": ENUM_SCHEMA, "operation": "select"})
-    select = ET.SubElement(query, "select")
-    for expr in ("@name", "@label", "@basetype", "value"):
-        ET.SubElement(select, "node", {"expr": expr})
-    where = ET.SubElement(query, "where")
-    quoted = name.replace("'", "''")
-    ET.SubElement(where, "condition", {"expr": f"@name = '{quoted}'"})
-    return query
+    nodes = ("@name", "@label", "@basetype", "value")
+    return QueryDef(ENUM_SCHEMA, nodes, (compare("@name", "=", name),)).to_element()
 
 
 def enum_element(write: EnumWrite) -> ET.Element:
@@ -218,7 +217,7 @@ def parse_enumerations(root: ET.Element) -> dict[str, Enumeration]:
     """Read every `<enum>` of an ExecuteQuery response (namespace-agnostic)."""
     found = {}
     for element in root.iter():
-        if _local(element.tag) != "enum":
+        if local_name(element.tag) != "enum":
             continue
         name = element.get("name", "")
         values = tuple(
@@ -229,28 +228,12 @@ def parse_enumerations(root: ET.Element) -> dict[str, Enumeration]:
                 enabled=child.get("enabled", "true").lower() not in {"false", "0"},
             )
             for child in element
-            if _local(child.tag) == "value"
+            if local_name(child.tag) == "value"
         )
         found[name] = Enumeration(
             name, element.get("label", ""), element.get("basetype", "string"), values
         )
     return found
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def fault_of(root: ET.Element) -> tuple[str, str] | None:
-    """Return (faultcode, faultstring + detail) of a SOAP fault, or None."""
-    fault = next((e for e in root.iter() if _local(e.tag) == "Fault"), None)
-    if fault is None:
-        return None
-    parts = {_local(child.tag): (child.text or "").strip() for child in fault}
-    message = parts.get("faultstring", "")
-    if parts.get("detail"):
-        message = f"{message} {parts['detail']}".strip()
-    return parts.get("faultcode", ""), message
 
 
 # --- client -------------------------------------------------------------------------------
@@ -263,71 +246,28 @@ class ClassicClient:
         """Call `soap_url` (`<instance>/nl/jsp/soaprouter.jsp`) with `rest`'s session."""
         self.rest = rest
         self.soap_url = soap_url
-        self._send = rest.retry.wrap(self._send_once, on_backoff=rest.log_backoff)
+        self.transport = SoapTransport(
+            rest.session,
+            soap_url,
+            retry=rest.retry,
+            timeout=rest.timeout,
+            on_backoff=rest.log_backoff,
+            headers=CLASSIC_HEADERS,
+            method_in_url=False,
+        )
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any], rest: CampaignClient) -> ClassicClient:
         """`soap_url` if set, else the SOAP router on the API gateway (`api_base_url`)."""
-        base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
-        return cls(rest, config.get("soap_url") or base + SOAP_PATH)
-
-    def _call(self, action: str, body: bytes) -> ET.Element:
-        """Send one SOAP call (with retries) and return the parsed response."""
-        return parse_xml(self._send(action, body).content)
-
-    def _send_once(self, action: str, body: bytes) -> requests.Response:
-        response = self.rest.session.post(
-            self.soap_url,
-            data=body,
-            headers={
-                "Content-Type": "text/xml; charset=utf-8",
-                "Accept": "text/xml",
-                "SOAPAction": action,
-            },
-            timeout=self.rest.timeout,
-            verify=self.rest.session.verify,
-        )
-        self._validate(action, response)
-        return response
-
-    @staticmethod
-    def _validate(action: str, response: requests.Response) -> None:
-        """Raise the matching error: retriable, access denied, SOAP fault or other."""
-        status = response.status_code
-        request = f"POST {urlsplit(response.url).path} ({action})"
-        if status in RETRIED_STATUSES:
-            raise RetriableCampaignError(f"{status}: {response.reason} ({request})", response)
-        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
-            code, message = _gateway_error(response)
-            raise AccessDeniedError(status, code, message, request)
-        try:
-            root = parse_xml(response.content)
-        except (ET.ParseError, ValueError) as exc:
-            text = response.text[:300]
-            raise CampaignAPIError(
-                status, "", f"not a SOAP response: {exc}: {text}", request
-            ) from exc
-        fault = fault_of(root)
-        if fault is not None:
-            raise SoapFaultError(status, fault[0], fault[1], request)
-        if status >= HTTPStatus.BAD_REQUEST:
-            raise CampaignAPIError(status, "", response.reason or "", request)
+        return cls(rest, soap_url(config))
 
     def read_enumeration(self, name: str) -> Enumeration | None:
         """Return the enumeration `name` as Campaign stores it (one ExecuteQuery), or None."""
         body = envelope("ExecuteQuery", "urn:xtk:queryDef", "entity", enum_query(name))
-        return parse_enumerations(self._call("xtk:queryDef#ExecuteQuery", body)).get(name)
+        output = self.transport.post("xtk:queryDef#ExecuteQuery", body).element(0)
+        return None if output is None else parse_enumerations(output).get(name)
 
     def write(self, write: EnumWrite) -> None:
         """Send one `xtk:session#Write` of an enumeration (idempotent, so retried safely)."""
         body = envelope("Write", "urn:xtk:session", "domDoc", enum_element(write))
-        self._call("xtk:session#Write", body)
-
-
-def _gateway_error(response: requests.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "", response.reason or ""
-    code = body.get("error_code", body.get("code", ""))
-    return str(code), str(body.get("message", response.reason or ""))
+        self.transport.post("xtk:session#Write", body)

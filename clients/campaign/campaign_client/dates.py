@@ -1,4 +1,8 @@
-"""Campaign's date formats: `YYYY-MM-DD` dates and `YYYY-MM-DD HH:MM:SS.mmmZ` date-times."""
+"""Campaign's date formats: `YYYY-MM-DD` dates and `YYYY-MM-DD HH:MM:SS.mmmZ` date-times.
+
+SOAP parameters and XTK date literals use the ISO form Adobe's JS SDK sends (`toISOString`:
+`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+"""
 
 from __future__ import annotations
 
@@ -28,3 +32,8 @@ def to_campaign_date(value: datetime.date) -> str:
     if isinstance(value, datetime.datetime):
         value = value.date()
     return value.isoformat()
+
+
+def to_iso_datetime(value: datetime.datetime) -> str:
+    """Format as Adobe's JS SDK sends date-times: UTC, `T` separator, milliseconds, `Z`."""
+    return to_campaign_datetime(value).replace(" ", "T", 1)

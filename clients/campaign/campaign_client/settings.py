@@ -1,4 +1,9 @@
-"""Connection settings shared by tap-adobe-campaign and target-adobe-campaign."""
+"""Connection settings shared by tap-adobe-campaign and target-adobe-campaign.
+
+`CONNECTION_SETTINGS` (Campaign Standard's REST API through the Adobe I/O gateway) and
+`SOAP_SETTINGS` (the `backend` choice and a Campaign Classic / v8 instance's SOAP router), each
+with the rules JSON Schema cannot express (`connection_errors`, `soap_errors`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from singer_sdk import typing as th
 
 from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES
 from campaign_client.client import DEFAULT_API_BASE_URL, DEFAULT_MAX_RETRY_SECONDS
+from campaign_client.soap import SOAP_PATH
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -97,4 +103,67 @@ def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
             errors.append(f"{key} must be an https:// URL, got '{value}'")
     if config.get("ca_bundle") and not Path(config["ca_bundle"]).is_file():
         errors.append(f"ca_bundle must be a CA bundle file, got '{config['ca_bundle']}'")
+    return errors
+
+
+BACKENDS = ("standard", "v8")
+SOAP_AUTH_MODES = ("ims_bearer", "bearer_logon", "login_password")
+
+SOAP_SETTINGS = th.PropertiesList(
+    th.Property(
+        "backend",
+        th.StringType,
+        default="standard",
+        allowed_values=list(BACKENDS),
+        description="standard: Campaign Standard's REST API; v8: a Campaign v8 (or Classic v7) "
+        "instance's SOAP API (soap_url, soap_auth)",
+    ),
+    th.Property(
+        "soap_url",
+        th.StringType,
+        description="The instance's SOAP router (https), e.g. "
+        "https://<instance>.campaign.adobe.com/nl/jsp/soaprouter.jsp; "
+        "default <api_base_url>/nl/jsp/soaprouter.jsp",
+    ),
+    th.Property(
+        "soap_auth",
+        th.StringType,
+        default="ims_bearer",
+        allowed_values=list(SOAP_AUTH_MODES),
+        description="ims_bearer: the IMS token (client_id, client_secret) on every call (v8.5+); "
+        "bearer_logon: the IMS token traded for a session (xtk:session#BearerTokenLogon); "
+        "login_password: an operator's soap_login and soap_password (xtk:session#Logon)",
+    ),
+    th.Property(
+        "soap_login",
+        th.StringType,
+        description="Operator login, with soap_auth=login_password",
+    ),
+    th.Property(
+        "soap_password",
+        th.StringType,
+        secret=True,
+        description="Operator password, with soap_auth=login_password",
+    ),
+)
+
+
+def soap_url(config: Mapping[str, t.Any]) -> str:
+    """Return the SOAP router's URL: `soap_url`, else the router on `api_base_url`."""
+    base = (config.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/")
+    return str(config.get("soap_url") or base + SOAP_PATH)
+
+
+def soap_errors(config: Mapping[str, t.Any]) -> list[str]:
+    """Rules JSON Schema cannot express clearly: the router https, a login with its password."""
+    errors = []
+    url = soap_url(config)
+    if urlsplit(url).scheme != "https":
+        errors.append(f"soap_url must be an https:// URL, got '{url}'")
+    if config.get("soap_auth") == "login_password":
+        errors.extend(
+            f"{key} is required with soap_auth=login_password"
+            for key in ("soap_login", "soap_password")
+            if not config.get(key)
+        )
     return errors
