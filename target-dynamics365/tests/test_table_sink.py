@@ -348,8 +348,8 @@ def test_a_bad_tables_entry_is_one_line_and_exit_2(admin, tmp_path: Path) -> Non
     assert done.stderr.splitlines()[-1] == (
         "target-dynamics365: config error: tables.companies: unknown key 'colums' (allowed: "
         "table, key, columns, lookups, choices_by_label, deletes, existing); tables.companies."
-        "table is required: the table's logical name; tables.profiles: stream 'profiles' has its own "
-        "sink (profiles, opt_outs, email_events cannot be in tables)"
+        "table is required: the table's logical name; tables.profiles: stream 'profiles' has its "
+        "own sink (profiles, opt_outs, email_events cannot be in tables)"
     )
     assert admin.requests() == []
 
