@@ -3,11 +3,12 @@
 Per batch, one read (`read_contacts`: a GET, or one `$batch` of GETs) tells which of the batch's
 contacts not seen earlier in the run exist; the run remembers both kinds. Events of missing
 contacts are rejected without a write; the others go out in chunks of up to 1000 per table
-(UpsertMultiple, or a `$batch` change set where the table lacks it). A contact deleted between
-the read and the write is still caught: when Dataverse refuses a chunk because a bound contact
-does not exist, every row of that contact is rejected and the rest is sent again. Other refusals
-blaming the content name the failing operation (change set) or are split in halves until the
-bad rows are found.
+(UpsertMultiple, or a `$batch` change set where the table lacks it), side by side over the
+target's pool of application users; the batch ends when every chunk is written. A contact
+deleted between the read and the write is still caught: when Dataverse refuses a chunk because a
+bound contact does not exist, every row of that contact is rejected and the rest is sent again.
+Other refusals blaming the content name the failing operation (change set) or are split in
+halves until the bad rows are found.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import threading
 import typing as t
 from collections import Counter
+from functools import partial
 from urllib.parse import quote
 
 from dataverse_client.batch import ChangeSetError
@@ -137,9 +139,14 @@ class EmailEventSink(DataverseSink):
         if self.dry_run:
             self.preview(tables, rows)
             return
-        for event_type, table_rows in rows.items():
-            for chunk in chunks(self._without_missing_contacts(table_rows), MAX_TARGETS):
-                self.send(tables[event_type], chunk)
+        # One row per event in a batch (`_latest_per_event`): chunks go out side by side.
+        self.pool.run(
+            [
+                partial(self.send, tables[event_type], chunk)
+                for event_type, table_rows in rows.items()
+                for chunk in chunks(self._without_missing_contacts(table_rows), MAX_TARGETS)
+            ]
+        )
 
     def check_contacts(self, rows: dict[str, list[EventRow]]) -> None:
         """Find which of the batch's contacts exist, with one read; remember them for the run.
@@ -204,7 +211,7 @@ class EmailEventSink(DataverseSink):
             if not pending:
                 return
             try:
-                write(self.client, table, pending)
+                self.pool.call(partial(write, table=table, rows=pending))
             except ForbiddenError:
                 raise
             except DataverseAPIError as exc:

@@ -1,7 +1,8 @@
 """`DataverseSink` (shared by both sinks) and the opt-out sink (Campaign opt-outs → contacts).
 
-`DataverseSink` holds the target's one Dataverse client, the bulk read of contacts, the bulk
-write (`UpdateMultiple`, all or nothing) split on refusal to isolate the bad rows, and the rejects
+`DataverseSink` holds the target's Dataverse client (reads) and pool of application users
+(`dataverse_client.pool`: bulk writes side by side), the bulk read of contacts, the bulk write
+(`UpdateMultiple`, all or nothing) split on refusal to isolate the bad rows, and the rejects
 file. The email events sink is in `event_sink`.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import abc
 import typing as t
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from urllib.parse import quote
 
@@ -75,10 +77,11 @@ class DataverseSink(BatchSink):
         schema: dict,
         key_properties: Sequence[str] | None,
     ) -> None:
-        """Take the shared client from the target."""
+        """Take the shared client (reads) and pool of application users (writes) from the target."""
         super().__init__(target, stream_name, schema, key_properties)
         self.target = t.cast("TargetDynamics365", target)
         self.client = self.target.client
+        self.pool = self.target.pool
         self.dry_run: bool = self.target.dry_run
 
     @property
@@ -126,8 +129,9 @@ class DataverseSink(BatchSink):
         if self.dry_run:
             self.target.summary.add(self.stream_name, outcome, len(rows))
             return
+        body = {"Targets": [row.target for row in rows]}
         try:
-            self.client.post(action, {"Targets": [row.target for row in rows]})
+            self.pool.call(lambda client: client.post(action, body))
         except ForbiddenError:
             raise
         except DataverseAPIError as exc:
@@ -230,8 +234,9 @@ class OptOutSink(DataverseSink):
                 updates.append(Row(contact_id, target, record))
             else:
                 self.target.summary.add(self.stream_name, "unchanged")
-        for chunk in chunks(updates, MAX_TARGETS):
-            self.write(UPDATE_MULTIPLE, chunk, "updated")
+        # One row per contact in a batch: its chunks may be written side by side.
+        write = partial(self.write, UPDATE_MULTIPLE, outcome="updated")
+        self.pool.run([partial(write, chunk) for chunk in chunks(updates, MAX_TARGETS)])
 
     def _latest_per_contact(self, records: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
         """Keep each contact's latest record (`optouts.supersedes`); skip/reject unusable ids."""

@@ -5,15 +5,17 @@ their navigation properties; the labels of `choices_by_label` columns) and refus
 column, key or lookup Dataverse does not have, before any write. Per batch: the last record of
 each key wins; records with `_sdc_deleted_at` delete their row when `deletes` is on (else they
 are counted `skipped_deletes`); the others are upserted on the key, 1000 a request, with
-UpsertMultiple where the table supports it, else a `$batch` change set of PATCH upserts. A
-refused request is split (or its failing operation taken out) until the refused rows are found;
-they go to the rejects file with Dataverse's status, code and message.
+UpsertMultiple where the table supports it, else a `$batch` change set of PATCH upserts, side by
+side over the target's pool of application users (one after another when a lookup points into
+the table itself). A refused request is split (or its failing operation taken out) until the
+refused rows are found; they go to the rejects file with Dataverse's status, code and message.
 """
 
 from __future__ import annotations
 
 import typing as t
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import quote
 
 from dataverse_client.batch import ChangeSetError, Operation, send_changeset
@@ -37,6 +39,7 @@ from target_dynamics365.writers import OBJECT_DOES_NOT_EXIST, upsert_multiple_ta
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from dataverse_client.client import DataverseClient
     from singer_sdk.target_base import Target
 
     from target_dynamics365.tables import TableSpec
@@ -247,10 +250,14 @@ class TableSink(DataverseSink):
             self.target.summary.add(self.stream_name, "deleted", len(deletes))
             return
         upsert = self._upsert_multiple if self.bulk else self._upsert_changeset
-        for chunk in chunks(upserts, MAX_TARGETS):
-            self.send(chunk, upsert, "upserted")
-        for chunk in chunks(deletes, MAX_TARGETS):
-            self.send(chunk, self._delete_changeset, "deleted")
+        for rows, write, outcome in (
+            (upserts, upsert, "upserted"),
+            (deletes, self._delete_changeset, "deleted"),
+        ):
+            tasks = [
+                partial(self.send, chunk, write, outcome) for chunk in chunks(rows, MAX_TARGETS)
+            ]
+            self.pool.run(tasks, parallel=not self.binds_own_rows)
 
     def _new_rows(self, rows: list[TableRow]) -> list[TableRow]:
         """Keep the rows without a row in the table (`existing: skip`); count the others.
@@ -262,10 +269,18 @@ class TableSink(DataverseSink):
         self.target.summary.add(self.stream_name, "skipped_existing", len(rows) - len(new))
         return new
 
+    @property
+    def binds_own_rows(self) -> bool:
+        """Whether a lookup points into the sink's own table (an account's parent account).
+
+        Its chunks go one after another: a row may bind to a row of an earlier chunk.
+        """
+        return any(b.lookup.logical_name == self.table.logical_name for b in self.bindings.values())
+
     def _path(self, row: TableRow) -> str:
         return f"{self.table.entity_set}({quote(row.key, safe=KEY_SAFE)})"
 
-    def _upsert_multiple(self, rows: Sequence[TableRow]) -> None:
+    def _upsert_multiple(self, client: DataverseClient, rows: Sequence[TableRow]) -> None:
         """`POST <set>/Microsoft.Dynamics.CRM.UpsertMultiple`, each target by `@odata.id`."""
         targets = [
             {
@@ -275,20 +290,20 @@ class TableSink(DataverseSink):
             }
             for row in rows
         ]
-        self.client.post(f"{self.table.entity_set}/{NS}.UpsertMultiple", {"Targets": targets})
+        client.post(f"{self.table.entity_set}/{NS}.UpsertMultiple", {"Targets": targets})
 
-    def _upsert_changeset(self, rows: Sequence[TableRow]) -> None:
+    def _upsert_changeset(self, client: DataverseClient, rows: Sequence[TableRow]) -> None:
         """One `$batch` change set of `PATCH <set>(<key>)` upserts (no `If-Match`)."""
-        send_changeset(self.client, [Operation("PATCH", self._path(r), r.body) for r in rows])
+        send_changeset(client, [Operation("PATCH", self._path(r), r.body) for r in rows])
 
-    def _delete_changeset(self, rows: Sequence[TableRow]) -> None:
+    def _delete_changeset(self, client: DataverseClient, rows: Sequence[TableRow]) -> None:
         """One `$batch` change set of `DELETE <set>(<key>)`."""
-        send_changeset(self.client, [Operation("DELETE", self._path(r)) for r in rows])
+        send_changeset(client, [Operation("DELETE", self._path(r)) for r in rows])
 
     def send(
         self,
         rows: Sequence[TableRow],
-        write: Callable[[Sequence[TableRow]], None],
+        write: Callable[[DataverseClient, Sequence[TableRow]], None],
         outcome: str,
     ) -> None:
         """Write `rows`, isolating refused rows into the rejects file; count the written ones.
@@ -300,7 +315,7 @@ class TableSink(DataverseSink):
         pending = list(rows)
         while pending:
             try:
-                write(pending)
+                self.pool.call(lambda client: write(client, pending))
             except ForbiddenError:
                 raise
             except DataverseAPIError as exc:

@@ -7,7 +7,8 @@ import typing as t
 from functools import cached_property
 
 from dataverse_client.client import DataverseClient, connection_errors
-from dataverse_client.settings import CONNECTION_SETTINGS
+from dataverse_client.pool import ClientPool, pool_errors
+from dataverse_client.settings import CONNECTION_SETTINGS, POOL_SETTINGS
 from singer_sdk import Target
 from singer_sdk import typing as th
 from sync_support.interrupt import stop_on_signal
@@ -53,6 +54,7 @@ def _target_schema() -> dict[str, t.Any]:
     return th.PropertiesList(
         *CONNECTION_SETTINGS,
         STRICT_SETTINGS,
+        *POOL_SETTINGS,
         th.Property(
             "opt_out_mapping",
             th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
@@ -105,8 +107,8 @@ def _target_schema() -> dict[str, t.Any]:
 
 
 def _settings_errors(config: Mapping[str, t.Any]) -> list[str]:
-    """Return the problems the target's own rules find: connection and `tables`."""
-    return connection_errors(config) + table_errors(config, SINKS)
+    """Return the problems the target's own rules find: connection, app users and `tables`."""
+    return connection_errors(config) + pool_errors(config) + table_errors(config, SINKS)
 
 
 class UnsupportedStreamError(Exception):
@@ -153,6 +155,15 @@ class TargetDynamics365(Target):
     def client(self) -> DataverseClient:
         """The Web API client every sink shares (`dataverse_client`, as tap-dynamics365's)."""
         return DataverseClient.from_config(self.config, logger=self.logger)
+
+    @cached_property
+    def pool(self) -> ClientPool:
+        """The application users the sinks' bulk writes are spread over, in parallel.
+
+        `client` (which also does every read) and the `additional_app_users`, each with at most
+        `max_parallel_requests` requests in flight (fewer when Dataverse's `x-ms-dop-hint` says).
+        """
+        return ClientPool.from_config(self.config, self.client, self.logger)
 
     @cached_property
     def opt_out_mapping(self) -> dict[str, list[str]]:
@@ -240,6 +251,8 @@ class TargetDynamics365(Target):
             super().process_endofpipe()
         finally:
             self.rejects.close()
+            if "pool" in self.__dict__:
+                self.pool.close()
         for stream, counts in self.summary.streams().items():
             line = summary_line(
                 stream, counts, dry_run=self.dry_run, sink=self.get_sink_class(stream)

@@ -17,7 +17,7 @@ from dataverse_client.batch import Operation, send_changeset
 from target_dynamics365.events import activity_target, changeset_body
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     from dataverse_client.client import DataverseAPIError, DataverseClient
 
@@ -62,6 +62,16 @@ def write_changeset(
     send_changeset(client, operations)
 
 
+class Writer(t.Protocol):
+    """`write_upsert_multiple` or `write_changeset`."""
+
+    def __call__(
+        self, client: DataverseClient, table: ActivityTable, rows: Sequence[EventRow]
+    ) -> None:
+        """Write `rows` to `table`, all or nothing."""
+        ...
+
+
 class Table(t.Protocol):
     """Anything naming a table (an `ActivityTable`, a `TableMetadata`)."""
 
@@ -84,9 +94,7 @@ def upsert_multiple_tables(client: DataverseClient, tables: Iterable[Table]) -> 
     return {row["primaryobjecttypecode"] for row in client.iter_values(query)}
 
 
-def writer_for(
-    supported: bool,
-) -> Callable[[DataverseClient, ActivityTable, Sequence[EventRow]], None]:
+def writer_for(supported: bool) -> Writer:
     """UpsertMultiple where the table supports it, else the `$batch` change set."""
     return write_upsert_multiple if supported else write_changeset
 

@@ -16,8 +16,10 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
+import pytest
 from target_dynamics365.target import TargetDynamics365
 
+from .conftest import SANDBOX
 from .helpers import EVENT_SCHEMA, PROFILE_SCHEMA, client, config, contacts, writes
 
 if t.TYPE_CHECKING:
@@ -236,12 +238,18 @@ class Recorder:
         )
 
 
+@pytest.mark.parametrize(
+    "pool",
+    [{}, {"additional_app_users": SANDBOX.info["app_users"], "max_parallel_requests": 2}],
+    ids=["one user", "four users"],
+)
 def test_state_after_each_full_batch_covers_only_written_records(
-    admin, tmp_path, monkeypatch
+    admin, tmp_path, monkeypatch, pool: dict[str, t.Any]
 ) -> None:
+    """Each batch's chunks go out side by side (one per activity table, over the app users)."""
     plan = scenario()
     script = plan.script
-    settings = config(tmp_path, batch_size_rows=BATCH)
+    settings = config(tmp_path, batch_size_rows=BATCH, **pool)
     admin.clear_requests()
     recorder = Recorder(script, admin)
     monkeypatch.setattr(sys, "stdout", recorder)

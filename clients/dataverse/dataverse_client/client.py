@@ -8,15 +8,20 @@ request decorator and `RetryPolicy.validate` as their response check; direct cal
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import re
 import typing as t
 from http import HTTPStatus
+from http.cookiejar import Cookie, DefaultCookiePolicy
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import Request
 
 import msgspec
 import requests
+from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from sync_support.progress import CallCounts
 from sync_support.retry import (
@@ -110,8 +115,30 @@ def parse_error(response: requests.Response) -> tuple[str, str]:
     return body.code, body.message
 
 
+def is_throttled(exception: Exception) -> bool:
+    """Whether `exception` is a service protection refusal (429: the user is over a limit)."""
+    return (
+        isinstance(exception, RetriableDataverseError)
+        and exception.response is not None
+        and exception.response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class RetryPolicy(TimeBudgetRetry):
-    """`TimeBudgetRetry` for Dataverse: 429 and 5xx are retried, the rest raise typed errors."""
+    """`TimeBudgetRetry` for Dataverse: 429 and 5xx are retried, the rest raise typed errors.
+
+    `hand_back_throttling`: a 429 is raised at once instead of waited out, for a caller that
+    can send the request as another application user (`pool.ClientPool`).
+    """
+
+    hand_back_throttling: bool = False
+
+    def is_permanent(self, exception: Exception) -> bool:  # type: ignore[override]
+        """TLS errors; and 429s when they are handed back."""
+        return TimeBudgetRetry.is_permanent(exception) or (
+            self.hand_back_throttling and is_throttled(exception)
+        )
 
     def validate(self, response: requests.Response) -> None:
         """Raise the matching error for a failed response; return for 1xx-3xx."""
@@ -159,6 +186,31 @@ def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
+class NoAffinityCookies(DefaultCookiePolicy):
+    """Refuses the web servers' affinity cookies (`ARRAffinity*`).
+
+    Without them requests spread over the environment's web servers, each of which keeps its
+    own service protection limits (Microsoft's advice for parallel requests).
+    """
+
+    def set_ok(self, cookie: Cookie, request: Request) -> bool:
+        """Accept any cookie but an affinity one."""
+        return not cookie.name.startswith("ARRAffinity") and super().set_ok(cookie, request)
+
+
+@dataclasses.dataclass
+class ServerHints:
+    """What the server last said about how to call it."""
+
+    dop_hint: int | None = None  # `x-ms-dop-hint`: the degree of parallelism it recommends
+
+    def read(self, response: requests.Response, *args: t.Any, **kwargs: t.Any) -> None:
+        """Keep the hints of a response (a `requests` response hook)."""
+        value = response.headers.get("x-ms-dop-hint")
+        if value is not None and value.isdigit() and int(value) > 0:
+            self.dop_hint = int(value)
+
+
 class DataverseClient:
     """One authenticated `requests.Session` for one Dataverse environment's Web API."""
 
@@ -179,6 +231,7 @@ class DataverseClient:
         logger: logging.Logger | None = None,
     ) -> None:
         """Build the session (OData headers, CA bundle) and the MSAL authenticator."""
+        self.client_id = client_id
         self.resource_url = resource_url.rstrip("/")
         self.api_url = f"{self.resource_url}/api/data/{api_version}/"
         self.timeout = timeout
@@ -188,6 +241,8 @@ class DataverseClient:
         self.session.headers.update(ODATA_HEADERS)
         self.calls = CallCounts()  # responses and retry waits, for the taps' progress lines
         self.calls.count_responses(self.session)
+        self.hints = ServerHints()
+        self.session.hooks["response"].append(self.hints.read)
         self.authenticator = DataverseAuthenticator(
             tenant_id=tenant_id,
             client_id=client_id,
@@ -199,6 +254,19 @@ class DataverseClient:
         )
         self.session.auth = self.authenticator
         self._send = self.retry.wrap(self._send_once, on_backoff=self.log_backoff)
+
+    def for_pool(self, connections: int) -> DataverseClient:
+        """Return this client as one user of a `ClientPool`: same session, token and hints.
+
+        The copy hands 429s back (`RetryPolicy.hand_back_throttling`); the session keeps up to
+        `connections` connections open and refuses affinity cookies (`NoAffinityCookies`).
+        """
+        self.session.mount("https://", HTTPAdapter(pool_maxsize=max(connections, 10)))
+        self.session.cookies.set_policy(NoAffinityCookies())
+        pooled = copy.copy(self)
+        pooled.retry = dataclasses.replace(self.retry, hand_back_throttling=True)
+        pooled._send = pooled.retry.wrap(pooled._send_once, on_backoff=pooled.log_backoff)
+        return pooled
 
     @classmethod
     def from_config(

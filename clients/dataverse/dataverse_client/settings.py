@@ -2,6 +2,8 @@
 
 tap-dynamics365 and target-dynamics365 declare them as they are (`CONNECTION_SETTINGS`);
 `client.connection_errors` checks what JSON Schema cannot (https, one way to authenticate).
+`POOL_SETTINGS` are those of a plugin sending bulk requests in parallel (`pool.ClientPool`;
+`pool.pool_errors` checks them).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataverse_client.client import (
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_MAX_RETRY_SECONDS,
 )
+from dataverse_client.pool import DEFAULT_MAX_PARALLEL
 
 CONNECTION_SETTINGS = th.PropertiesList(
     th.Property(
@@ -97,5 +100,35 @@ CONNECTION_SETTINGS = th.PropertiesList(
         th.IntegerType(minimum=0),
         description="Optional cap on the number of retries of one request (0: no retry); "
         "unset: only max_retry_seconds limits them",
+    ),
+)
+
+POOL_SETTINGS = th.PropertiesList(
+    th.Property(
+        "max_parallel_requests",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_MAX_PARALLEL,
+        description="Bulk requests in flight per application user at most; the server's "
+        "x-ms-dop-hint (recommended degree of parallelism) lowers it, and a user has one in "
+        "flight until its first response tells the hint. 1: one request at a time",
+    ),
+    th.Property(
+        "additional_app_users",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("client_id", th.StringType, required=True),
+                th.Property("client_secret", th.StringType, secret=True),
+                th.Property("client_certificate_path", th.StringType),
+                th.Property("client_certificate_thumbprint", th.StringType),
+                th.Property("client_certificate_password", th.StringType, secret=True),
+                additional_properties=False,
+            )
+        ),
+        secret=True,
+        description="More app registrations of the same tenant, each bound to its own "
+        "application user, to spread bulk writes over: [{client_id, client_secret} or "
+        "{client_id, client_certificate_path, client_certificate_thumbprint, "
+        "client_certificate_password}]. Each has its own token and its own service protection "
+        "budget; a throttled user rests for its Retry-After while the others carry on",
     ),
 )

@@ -79,14 +79,19 @@ class DataverseAdmin(AdminClient):
         return self.add_fault("503", count=count, every=every, path=path, method=method, when=when)
 
     # limits, settings
-    def set_limits(self, **limits: int) -> dict[str, int]:
-        """Change limits: requests, concurrent, execution_ms, window_seconds, dop_hint."""
-        result: dict[str, int] = self._call("PATCH", "/limits", limits)
+    def set_limits(self, **limits: float) -> dict[str, float]:
+        """Change limits: requests, concurrent, execution_ms, window_seconds, dop_hint, row_cost_ms.
+
+        Per application user. `row_cost_ms` (0: off) makes each operation of a request (a
+        target of *Multiple, a `$batch` part, else the request) take that long, charged to
+        the user's `execution_ms` budget; `dop_hint` is the `x-ms-dop-hint` response header.
+        """
+        result: dict[str, float] = self._call("PATCH", "/limits", limits)
         return result
 
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> dict[str, float]:
         """Return current service protection limits."""
-        result: dict[str, int] = self._call("GET", "/limits")
+        result: dict[str, float] = self._call("GET", "/limits")
         return result
 
     def reset_limit_usage(self) -> None:

@@ -12,6 +12,11 @@ CLIENT_ID = "c11e0000-0000-4000-8000-000000000001"
 CLIENT_SECRET = "sandbox-dataverse-secret"
 OTHER_CLIENT_ID = "c11e0000-0000-4000-8000-000000000002"
 OTHER_CLIENT_SECRET = "sandbox-other-secret"
+#: More app registrations of the sandbox tenant, each bound to its own application user: a pool
+#: of users for bulk loads (Microsoft: service protection limits apply per user).
+POOL_CLIENTS = tuple(
+    (f"c11e0000-0000-4000-8000-00000000000{n}", f"sandbox-dataverse-secret-{n}") for n in (3, 4, 5)
+)
 
 ORGANIZATION_ID = "0e6a0000-0000-4000-8000-00000000d365"
 BUSINESS_UNIT_ID = "b0000000-0000-4000-8000-00000000d365"
@@ -42,6 +47,10 @@ class RegisteredApp:
 
 APPS: tuple[RegisteredApp, ...] = (
     RegisteredApp(CLIENT_ID, CLIENT_SECRET, TENANT_ID, "# CRM Sandbox Integration"),
+    *(
+        RegisteredApp(client_id, secret, TENANT_ID, f"# CRM Sandbox Integration {n}")
+        for n, (client_id, secret) in enumerate(POOL_CLIENTS, start=2)
+    ),
     # Registered in another tenant: its tokens are "foreign" to the sandbox organisation.
     RegisteredApp(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, OTHER_TENANT_ID, "# Other Tenant App"),
 )
@@ -60,20 +69,30 @@ def app_by_client_id(client_id: str) -> RegisteredApp | None:
 
 @dataclass
 class Limits:
-    """Service protection limits, per user, over a sliding window (Microsoft's defaults)."""
+    """Service protection limits, per user, over a sliding window (Microsoft's defaults).
+
+    `row_cost_ms` is the sandbox's stand-in for the server work a request does (0: off): each
+    operation it carries (a target of Create/Update/UpsertMultiple, a part of a `$batch`, else
+    the request itself) makes it take that much longer, which counts toward `execution_ms` like
+    any execution time. [inference: Dataverse publishes no cost per row; its execution time
+    grows with the rows a request writes, "larger sized batches increase the chance you will
+    encounter execution time limits".]
+    """
 
     window_seconds: int = 300
     requests: int = 6000
     execution_ms: int = 1_200_000
     concurrent: int = 52
     dop_hint: int = 4
+    row_cost_ms: float = 0.0
 
     def update(self, values: dict[str, Any]) -> None:
-        """Set the given fields (unknown names raise KeyError)."""
+        """Set the given fields, keeping each one's type (unknown names raise KeyError)."""
+        current = asdict(self)
         for key, value in values.items():
-            if key not in asdict(self):
+            if key not in current:
                 raise KeyError(key)
-            setattr(self, key, int(value))
+            setattr(self, key, type(current[key])(value))
 
 
 @dataclass

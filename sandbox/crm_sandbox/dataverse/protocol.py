@@ -57,11 +57,12 @@ class ApiRequest:
 
 @dataclass
 class ApiResponse:
-    """Status, headers and body bytes."""
+    """Status, headers and body bytes; `operations`: what the request carried (`row_cost_ms`)."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    operations: int = 1
 
 
 def json_response(

@@ -341,5 +341,8 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
 
 
 def seed_signature(sizes: SeedSizes, seed_value: int) -> str:
-    """Return the `_meta.seed` value a store seeded with these parameters carries."""
-    return repr((seed_value, asdict(sizes)))
+    """Return the `_meta.seed` value a store seeded with these parameters carries.
+
+    The application users count too: a store seeded before one was added lacks its systemuser.
+    """
+    return repr((seed_value, asdict(sizes), [app.client_id for app in APPS]))

@@ -13,7 +13,7 @@ from crm_sandbox.tls import TlsFiles
 
 from .admin import PREFIX, build_admin_routes
 from .api import build_dataverse_app
-from .config import CLIENT_ID, CLIENT_SECRET, TENANT_ID
+from .config import CLIENT_ID, CLIENT_SECRET, POOL_CLIENTS, TENANT_ID
 from .entra import build_entra_app
 from .runtime import Runtime
 from .seed import SeedSizes, seed, seed_signature
@@ -31,7 +31,10 @@ def ensure_seeded(rt: Runtime, sizes: SeedSizes, seed_value: int, *, force: bool
 
 
 def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
-    """URLs, credentials and CA file for clients (the top level of endpoints.json)."""
+    """URLs, credentials and CA file for clients (the top level of endpoints.json).
+
+    `app_users`: the other app registrations of the tenant, each its own application user.
+    """
     return {
         "ca_file": str(tls.ca_file),
         "authority_host": rt.entra_url,
@@ -41,5 +44,8 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
         "api_url": rt.service_root,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
+        "app_users": [
+            {"client_id": client_id, "client_secret": secret} for client_id, secret in POOL_CLIENTS
+        ],
         "admin_url": f"{rt.resource_url}{PREFIX}",
     }

@@ -295,10 +295,13 @@ def multiple(rt: Runtime, req: ApiRequest, table: Table, action: str) -> ApiResp
                     values.setdefault(column, value)
                 _insert(rt, req, table, values)
     if action == "CreateMultiple":
-        return json_response(
+        resp = json_response(
             {
                 "@odata.context": f"{req.service_root}$metadata#{NS}.CreateMultipleResponse",
                 "Ids": ids,
             }
         )
-    return ApiResponse(204, {"OData-Version": "4.0"})
+    else:
+        resp = ApiResponse(204, {"OData-Version": "4.0"})
+    resp.operations = len(targets)
+    return resp
