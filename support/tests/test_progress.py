@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 import pytest
 import requests
-from sync_support.progress import CallCounts, StreamProgress
+from sync_support.progress import CallCounts, StreamProgress, field_time
+
+UTC = datetime.UTC
 
 
 class Clock:
@@ -60,3 +63,36 @@ def test_call_counts_count_every_response_of_a_session() -> None:
     for hook in session.hooks["response"]:
         hook(requests.Response())
     assert calls.requests == 1
+
+
+def test_the_summary_tells_the_age_of_the_oldest_change_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    progress = StreamProgress(
+        "contact",
+        logging.getLogger("t"),
+        CallCounts(),
+        changed_at=field_time("modifiedon"),
+        clock=Clock(),
+        wall_clock=lambda: started,
+    )
+    records = [
+        {"modifiedon": "2026-12-07T11:30:00Z"},
+        {"modifiedon": "2026-12-07T10:00:00+00:00"},  # the oldest: 2 hours before the start
+        {"modifiedon": None, "_sdc_deleted_at": "2026-12-07T11:59:00Z"},  # no change time
+        {"modifiedon": "2026-12-07T11:00:00"},  # naive: UTC
+    ]
+    with caplog.at_level(logging.INFO, logger="t"):
+        list(progress.track(iter(records)))
+    assert progress.lag_seconds == 7200
+    assert caplog.records[-1].getMessage().endswith(", lag_seconds 7200")
+
+
+def test_nothing_changed_is_no_lag() -> None:
+    progress = StreamProgress(
+        "contact", logging.getLogger("t"), CallCounts(), changed_at=field_time("modifiedon")
+    )
+    assert list(progress.track(iter([]))) == []
+    assert progress.lag_seconds == 0.0
+    assert progress.counts(0.0).endswith("lag_seconds 0")
