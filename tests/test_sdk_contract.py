@@ -58,6 +58,13 @@ INTERNALS = (
         "their bookmark is the highest modifiedon seen",
     ),
     Internal(
+        "singer_sdk.RESTStream",
+        "_request",
+        "tap-dynamics365 calls it (under request_decorator) for each page it prefetches on a "
+        "worker thread: the SDK's own send, with authentication, the request metric and "
+        "validate_response, as the SDK's request_records does",
+    ),
+    Internal(
         "singer_sdk.Stream",
         "_write_state_message",
         "the taps call it after every page (or export file): a checkpoint mid-stream",

@@ -34,13 +34,9 @@ class ODataPaginator(BaseHATEOASPaginator):
 
     Dataverse says not to alter the next link or add query options to it, so the link is
     requested exactly as received. A page without a next link (with or without a delta
-    link) ends the sync.
+    link) ends the sync; an empty page with one does not (`DataverseStream.request_records`).
     """
 
     def get_next_url(self, response: requests.Response) -> str | None:
         """Return the next page's URL, or None on the last page."""
         return _links_decoder.decode(response.content).next_link
-
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        """Keep going after an empty page: it still carries the links (e.g. an empty delta)."""
-        return True

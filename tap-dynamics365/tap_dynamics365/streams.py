@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import threading
 import typing as t
+from functools import partial
 from urllib.parse import quote
 
 from dataverse_client.client import DeltaTokenExpiredError, ForbiddenError
@@ -11,12 +13,13 @@ from dataverse_client.metadata import DELETED_AT, list_options, table_schema
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.singerlib import RecordMessage
-from singer_sdk.streams.rest import HTTPRequest, RESTStream
+from singer_sdk.streams.rest import HTTPRequest, PageContext, RESTStream
 from sync_support.progress import StreamProgress
 from sync_support.versions import read_in_full
 from typing_extensions import override
 
 from tap_dynamics365.pagination import ODataPaginator, page_decoder
+from tap_dynamics365.prefetch import in_background, result_of
 from tap_dynamics365.records import (
     FORMATTED_VALUE_ANNOTATION,
     LOOKUP_NAME_ANNOTATION,
@@ -24,14 +27,15 @@ from tap_dynamics365.records import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Sequence
+    from collections.abc import Generator, Iterable, Iterator, Sequence
+    from concurrent.futures import Future
+    from urllib.parse import ParseResult
 
     import requests
     from backoff.types import Details
     from dataverse_client.client import DataverseClient
     from dataverse_client.metadata import Column, Table
     from singer_sdk.helpers.types import Context, RequestFunc
-    from singer_sdk.streams.rest import PageContext
     from singer_sdk.tap_base import Tap
 
     from tap_dynamics365.pagination import Page
@@ -49,6 +53,10 @@ def dataverse_datetime(value: datetime.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.UTC)
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PageAbandonedError(Exception):
+    """A prefetched page's read stopped before the page was taken: no further attempt."""
 
 
 class DataverseStream(RESTStream):
@@ -98,6 +106,75 @@ class DataverseStream(RESTStream):
     def get_new_paginator(self) -> ODataPaginator:
         """Follow `@odata.nextLink`."""
         return ODataPaginator()
+
+    def request_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
+        """Page through the results like the SDK, fetching each next page ahead.
+
+        As soon as a page has arrived its next link is known (`ODataPaginator` reads only the
+        links), so the request for the next page starts on a worker thread before this page's
+        rows are yielded: the SDK turns them into records and writes them, and the state is
+        checkpointed (`parse_response`), on the calling thread while the next page is on its
+        way. One request is in flight at a time and at most one page is held ahead.
+
+        Each fetch runs the SDK's own request (`_request`: authentication, the request metric,
+        `validate_response`) under `request_decorator`, so retries, `Retry-After` waits and
+        token renewal happen on the worker as they did inline. An error (after its retries)
+        is raised here when this loop takes the page, i.e. after every earlier page has been
+        yielded and checkpointed, as without prefetch. A signal stopping the tap while this
+        loop waits for a page interrupts the wait; the page's daemon thread is left behind,
+        and makes no further attempt once this loop is gone.
+
+        Unlike the SDK's loop, an empty page never ends the read: it still carries the links
+        (an empty delta page holds the delta link).
+        """
+        paginator = self.get_new_paginator()
+        abandoned = threading.Event()
+
+        def attempt(
+            prepared: requests.PreparedRequest, context: Context | None
+        ) -> requests.Response:
+            if abandoned.is_set():
+                raise PageAbandonedError(prepared.url)
+            return self._request(prepared, context)
+
+        send = self.request_decorator(attempt)
+
+        def fetch(
+            token: ParseResult | None,
+        ) -> tuple[requests.PreparedRequest, requests.Response]:
+            request = self.get_http_request(
+                page=PageContext(stream_context=context, next_page_token=token)
+            )
+            prepared = self.build_prepared_request(
+                method=request.method,
+                url=request.url,
+                params=request.encode_params(),
+                headers=request.headers,
+                data=request.data,
+            )
+            return prepared, send(prepared, context)
+
+        def fetch_next() -> Future[tuple[requests.PreparedRequest, requests.Response]]:
+            return in_background(
+                partial(fetch, paginator.current_value), name=f"{self.name} page prefetch"
+            )
+
+        with self.get_http_request_counter() as request_counter:
+            request_counter.with_context(context)
+            pending = fetch_next()
+            try:
+                while True:
+                    prepared, response = result_of(pending)
+                    request_counter.increment()
+                    self.update_sync_costs(prepared, response, context)
+                    paginator.advance(response)
+                    if not paginator.finished:
+                        pending = fetch_next()
+                    yield from self.parse_response(response)
+                    if paginator.finished:
+                        return
+            finally:
+                abandoned.set()
 
 
 class TableStream(DataverseStream):

@@ -1,23 +1,25 @@
 """SIGTERM or SIGINT during a read: the tap stops with 128 + the signal, not 0 (the SDK's exit).
 
-The signal is sent to the tap's own process from inside the response of a page, as an
-orchestrator stopping the task would. Every STATE already emitted covers the pages read before.
+The signal is sent to the tap's own process while a page is written or while the next page is
+awaited, as an orchestrator stopping the task would. The stop never waits for the page being
+prefetched, and every STATE already emitted covers the records written before it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import typing as t
 
 import pytest
-import requests
-from tap_dynamics365.tap import TapDynamics365
 
-from .helpers import Collector, run_tap
+from .helpers import BAD_REQUEST, PageSpy, Recorder, answer, run_tap, wait_for_prefetch
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import requests
 
 PAGE = 10
 
@@ -32,25 +34,64 @@ def signal_handlers() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_mid_read_exits_non_zero_after_the_pages_read(admin, signum: int) -> None:
-    responses = 0
-    collected: list[Collector] = []
+def test_a_signal_while_waiting_for_a_prefetched_page_stops_at_once(admin, signum: int) -> None:
+    """The page 3 request hangs; the signal comes once page 2 is checkpointed.
 
-    def signal_on_third_page(response: requests.Response, *args: t.Any, **kwargs: t.Any) -> None:
-        nonlocal responses
-        responses += 1
-        if responses == 3:
-            os.kill(os.getpid(), signum)
+    The tap exits 128 + signum without waiting for the hung request (its thread is still held
+    when the run has stopped), with the STATE of page 2 as its last word.
+    """
+    spy = PageSpy([])
+    recorder = Recorder([])
+    release = threading.Event()
+    held = threading.Event()
 
-    def prepare(tap: TapDynamics365) -> None:
-        tap.client.session.hooks["response"].append(signal_on_third_page)
-        collected.append(t.cast("Collector", tap.message_writer))
+    def hang(request: requests.PreparedRequest) -> requests.Response:
+        while recorder.checkpoints < 2:  # page 2 written and checkpointed
+            threading.Event().wait(0.01)
+        os.kill(os.getpid(), signum)
+        held.set()
+        release.wait(timeout=60)
+        return answer(request, 400, BAD_REQUEST)  # not retried, nothing sent to the sandbox
 
-    with pytest.raises(SystemExit) as stopped:
-        run_tap(["contact"], page_size=PAGE, prepare=prepare)
+    spy.answers[3] = hang
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            run_tap(["contact"], page_size=PAGE, prepare=spy.mount_on, collector=recorder)
+        assert held.is_set()
+        assert not release.is_set()  # the stop did not wait for the page in flight
+    finally:
+        release.set()
+        wait_for_prefetch()
 
     assert stopped.value.code == 128 + signum
-    (output,) = collected
-    assert len(output.records("contact")) == 2 * PAGE  # the pages before the signal
-    bookmark = output.states[-1]["bookmarks"]["contact"]
-    assert "next_link" in bookmark  # the resumed run reads on from page 3
+    assert recorder.written == 2 * PAGE
+    third = spy.bodies[1]["@odata.nextLink"]
+    assert recorder.states[-1]["bookmarks"]["contact"]["next_link"] == third
+
+
+def test_a_signal_while_a_page_is_written_leaves_a_state_the_next_run_resumes_from(
+    admin,
+) -> None:
+    """SIGTERM halfway through page 2, page 3 already requested: the last STATE is page 1's."""
+    total = admin.state()["counts"]["contacts"]
+    spy = PageSpy([])
+
+    def halfway_through_page_two(number: int) -> None:
+        if number == PAGE + PAGE // 2:
+            assert spy.started[3].wait(timeout=30)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    recorder = Recorder([], halfway_through_page_two)
+    with pytest.raises(SystemExit) as stopped:
+        run_tap(["contact"], page_size=PAGE, prepare=spy.mount_on, collector=recorder)
+    wait_for_prefetch()
+
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert recorder.written == PAGE + PAGE // 2
+    assert recorder.checkpoints == 1
+    second = spy.bodies[0]["@odata.nextLink"]
+    assert recorder.states[-1]["bookmarks"]["contact"]["next_link"] == second
+
+    resumed = run_tap(["contact"], page_size=PAGE, state=recorder.states[-1])
+    ids = [r["contactid"] for r in recorder.records("contact") + resumed.records("contact")]
+    assert len(set(ids)) == total  # nothing lost; page 2's first half is sent again
