@@ -1,9 +1,11 @@
 """Benchmark tap-dynamics365 against the floor: a plain `requests` loop over the same pages.
 
-    python -m bench.tap_dynamics365 [--rows 100000] [--small-rows 20000]     (or: make bench)
+    python -m bench.tap_dynamics365 [--rows 100000] [--small-rows 20000] [--latency-ms 100]
+                                                                          (or: make bench)
 
-For each size the sandbox is seeded with that many contacts, then two measured processes run
-one after the other against it:
+The sandbox delays every Dataverse request by `--latency-ms` (default 100, a real service's
+round trip; 0 measures the tap's own cost, see bench/latency.py). For each size the sandbox is
+seeded with that many contacts, then two measured processes run one after the other against it:
 
   (a) floor: a bare loop with `requests`: one client-credentials token from the sandbox's Entra
       endpoint, then the very URL the tap requested first (taken from the sandbox request log),
@@ -13,8 +15,9 @@ one after the other against it:
       selected, page size 5000, Singer output to /dev/null.
 
 Reported per process: wall time, records/s, HTTP requests (sandbox request log, token and
-metadata calls included), peak RSS (`wait4` rusage of that process alone); then the ratio b/a.
-Two sizes show whether memory stays flat as the table grows.
+metadata calls included), the page requests in flight at once (max, and time-weighted mean: 1.0
+means the next page was always on its way), peak RSS (`wait4` rusage of that process alone);
+then the ratio b/a. Two sizes show whether memory stays flat as the table grows.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from typing import Any
 import requests
 from crm_sandbox.testing import Sandbox, launch
 
+from bench.latency import add_latency_option, concurrency, inject_latency
+
 BIN = Path(sys.executable).parent
 PAGE_SIZE = 5000
 PREFER = (
@@ -56,6 +61,15 @@ class Measurement:
     seconds: float
     requests: int
     peak_rss_mb: float
+    max_in_flight: int  # page requests (…/contacts) in flight at once
+    mean_in_flight: float
+
+    @classmethod
+    def from_log(cls, name: str, rows: int, seconds: float, rss: float, sb: Sandbox) -> Measurement:
+        """Requests and their overlap from the sandbox log (cleared before the process ran)."""
+        log = sb.admin.requests()
+        pages = concurrency(log, app="dataverse", path="/contacts")
+        return cls(name, rows, seconds, len(log), rss, pages.max, pages.mean)
 
     @property
     def rate(self) -> float:
@@ -164,7 +178,7 @@ def measure_tap(sb: Sandbox, config_path: Path, catalog_path: Path, work: Path) 
     if code != 0:
         raise SystemExit(f"tap-dynamics365 failed ({code}):\n{text[-3000:]}")
     rows = sum(int(n) for n in _RECORD_COUNT.findall(text))
-    return Measurement("tap", rows, seconds, len(sb.admin.requests()), rss)
+    return Measurement.from_log("tap", rows, seconds, rss, sb)
 
 
 def first_contacts_url(sb: Sandbox) -> str:
@@ -199,17 +213,21 @@ def measure_floor(sb: Sandbox, url: str, work: Path) -> Measurement:
     if code != 0:
         raise SystemExit(f"floor failed ({code}):\n{text[-3000:]}")
     rows = int(json.loads(text.strip().splitlines()[-1])["rows"])
-    return Measurement("floor", rows, seconds, len(sb.admin.requests()), rss)
+    return Measurement.from_log("floor", rows, seconds, rss, sb)
 
 
-def print_table(size: int, floor_m: Measurement, tap_m: Measurement) -> None:
+def print_table(size: int, latency_ms: int, floor_m: Measurement, tap_m: Measurement) -> None:
     """One size's results."""
-    print(f"\n{size:,} contacts (page size {PAGE_SIZE})")
-    print(f"  {'':<6}{'rows':>9}{'wall s':>9}{'rows/s':>10}{'requests':>10}{'peak RSS MB':>13}")
+    print(f"\n{size:,} contacts (page size {PAGE_SIZE}, latency {latency_ms} ms)")
+    print(
+        f"  {'':<6}{'rows':>9}{'wall s':>9}{'rows/s':>10}{'requests':>10}"
+        f"{'in flight max/mean':>20}{'peak RSS MB':>13}"
+    )
     for m in (floor_m, tap_m):
+        in_flight = f"{m.max_in_flight} / {m.mean_in_flight:.2f}"
         print(
             f"  {m.name:<6}{m.rows:>9,}{m.seconds:>9.2f}{m.rate:>10,.0f}"
-            f"{m.requests:>10}{m.peak_rss_mb:>13.0f}"
+            f"{m.requests:>10}{in_flight:>20}{m.peak_rss_mb:>13.0f}"
         )
     print(f"  tap/floor wall-time ratio: {tap_m.seconds / floor_m.seconds:.2f}")
 
@@ -219,6 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="contacts, large size")
     parser.add_argument("--small-rows", type=int, default=None, help="default: rows / 5")
+    add_latency_option(parser)
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -229,7 +248,8 @@ def main() -> None:
     sizes = [args.rows, args.small_rows or max(args.rows // 5, 1)]
     print(
         f"tap-dynamics365 benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"latency {args.latency_ms} ms"
     )
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-tap-") as tmp:
@@ -239,6 +259,7 @@ def main() -> None:
         sb = launch(state_dir=work / "sandbox", contacts=sizes[0], accounts=10, projects=1, tasks=1)
         print(f"sandbox up with {sizes[0]:,} contacts in {time.perf_counter() - started:.1f} s")
         try:
+            inject_latency(sb.admin, args.latency_ms)
             config_path = work / "config.json"
             config_path.write_text(json.dumps(tap_config(sb)))
             catalog_path = contact_catalog(config_path, work)
@@ -254,8 +275,15 @@ def main() -> None:
                 for m in (floor_m, tap_m):
                     if m.rows != size:
                         raise SystemExit(f"{m.name} read {m.rows} rows, expected {size}")
-                print_table(size, floor_m, tap_m)
-                results.append({"contacts": size, "floor": asdict(floor_m), "tap": asdict(tap_m)})
+                print_table(size, args.latency_ms, floor_m, tap_m)
+                results.append(
+                    {
+                        "contacts": size,
+                        "latency_ms": args.latency_ms,
+                        "floor": asdict(floor_m),
+                        "tap": asdict(tap_m),
+                    }
+                )
         finally:
             sb.admin.session.close()  # release our keep-alive connection
             sb.stop()

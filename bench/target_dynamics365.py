@@ -1,22 +1,34 @@
 """Benchmark target-dynamics365: Campaign email events into the Dataverse sandbox.
 
     python -m bench.target_dynamics365 [--events 100000] [--contacts 5000]
-        [--unknown-share 0.0005] [--unknown CONTACTS]
+        [--unknown-share 0.0005] [--unknown CONTACTS] [--latency-ms 100]
+        [--app-users 1,2,4] [--budget [--row-cost-ms 5] [--window-seconds 10]]
+        [--max-parallel 8] [--dop-hint 4] [--no-rerun]
 
 N generated `email_events` records (sends ~45 %, opens ~30 %, clicks ~15 %, bounces ~10 %,
 spread over the sandbox's contacts; a share `--unknown-share` of them belongs to contacts that
 do not exist in Dynamics 365, by default two such events per unknown contact, e.g. a send to
 20,000 deleted contacts with `--events 20000 --unknown-share 0.9`) are piped into
-`target-dynamics365 --config …` against the sandbox, twice:
+`target-dynamics365 --config …` against the sandbox, for each number of application users in
+`--app-users` (the sandbox's main app registration plus its other ones as
+`additional_app_users`):
 
-  1. first load: every event becomes an activity row; the unknown contacts' events are rejected
-     (so the target exits non-zero, as designed);
-  2. rerun of the same events: every row is rewritten in place (idempotence: the number of
-     activity rows does not change).
+  1. first load: every event becomes an activity row (each user count gets its own event ids,
+     so every first load creates its rows); the unknown contacts' events are rejected (so the
+     target exits non-zero, as designed);
+  2. rerun of the same events (unless `--no-rerun`): every row is rewritten in place
+     (idempotence: the number of activity rows does not change).
+
+`--budget` turns on the sandbox's per-user execution time budget: each row of a bulk request
+costs `--row-cost-ms` of server time, charged to the user's budget of Microsoft's ratio (1200 s
+per 300 s window) over a `--window-seconds` window, so one user saturates at about
+4000 / row cost rows per second and a user that asks for more is throttled (429, Retry-After).
+`--latency-ms` delays every API request (default 100 ms, the realistic tables).
 
 Reported per run: wall time, events/s, Dataverse API requests and requests per 1000 events (the
-sandbox request log; the token requests to Entra are counted apart), peak RSS of the target
-process (`wait4` rusage), and the summary the target logs.
+sandbox request log; the token requests to Entra are counted apart), throttled responses (429),
+the most and the mean requests in flight (request log), peak RSS of the target process (`wait4`
+rusage), and the summary the target logs; with several user counts, events/s against the first.
 """
 
 from __future__ import annotations
@@ -40,6 +52,8 @@ from typing import Any
 
 from crm_sandbox.testing import Sandbox, launch
 from dataverse_client.client import DataverseClient
+
+from bench.latency import add_latency_option, concurrency, inject_latency
 
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).parent / "results"
@@ -76,6 +90,8 @@ SCHEMA = {
     },
 }
 _SUMMARY = re.compile(r"Summary email_events: upserted (\d+), rejected (\d+)")
+#: Microsoft's execution time budget per window: 1200 s per 300 s, i.e. 4 s per second.
+EXECUTION_MS_PER_WINDOW_SECOND = 1_200_000 // 300
 
 
 @dataclass
@@ -83,9 +99,13 @@ class RunFigures:
     """One measured target process."""
 
     name: str
+    users: int  # application users the target spread its writes over
     events: int
     seconds: float
     requests: int  # Dataverse Web API requests
+    throttled: int  # of which answered 429
+    max_in_flight: int  # the most Dataverse requests in flight at one moment
+    mean_in_flight: float  # time-weighted over the run's requests
     token_requests: int  # Entra
     peak_rss_mb: float
     upserted: int
@@ -104,9 +124,17 @@ class RunFigures:
 
 
 def generate(
-    count: int, contact_ids: list[str], unknown_share: float, unknown: int, seed: int = 7
+    count: int,
+    contact_ids: list[str],
+    unknown_share: float,
+    unknown: int,
+    seed: int = 7,
+    prefix: str = "",
 ) -> list[dict[str, Any]]:
-    """`count` email events; about `unknown_share` of them go to `unknown` missing contacts."""
+    """`count` email events; about `unknown_share` of them go to `unknown` missing contacts.
+
+    `prefix` starts every event id (a set of events of its own).
+    """
     rng = random.Random(seed)
     missing = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(unknown)]
     kinds = [kind for kind, _ in MIX]
@@ -122,7 +150,7 @@ def generate(
         delivery = f"DM{number // 5000:03d}"
         log_id = f"{number:08d}"
         record: dict[str, Any] = {
-            "event_id": f"{kind}:{log_id}",
+            "event_id": f"{prefix}{kind}:{log_id}",
             "event_type": kind,
             "event_time": (start + timedelta(seconds=number)).isoformat(),
             "profile_external_id": contact,
@@ -156,14 +184,23 @@ def write_singer(events: list[dict[str, Any]], path: Path) -> None:
         out.write(json.dumps({"type": "STATE", "value": state}) + "\n")
 
 
-def target_config(sb: Sandbox, work: Path) -> Path:
-    """The target's settings for the sandbox (defaults otherwise)."""
+def connection(sb: Sandbox) -> dict[str, Any]:
+    """The sandbox's connection settings (its main application user)."""
     env = sb.tap_env()
-    config: dict[str, Any] = {
-        key.removeprefix("TAP_DYNAMICS365_").lower(): value for key, value in env.items()
-    }
+    return {key.removeprefix("TAP_DYNAMICS365_").lower(): value for key, value in env.items()}
+
+
+def target_config(sb: Sandbox, work: Path, users: int, max_parallel: int) -> Path:
+    """The target's settings for the sandbox with `users` application users (else defaults)."""
+    config = connection(sb)
     config["rejects_file"] = str(work / "rejects.jsonl")
-    path = work / "config.json"
+    config["max_parallel_requests"] = max_parallel
+    others: list[dict[str, str]] = sb.info["app_users"]
+    if users > 1 + len(others):
+        raise SystemExit(f"the sandbox has {1 + len(others)} application users, not {users}")
+    if users > 1:
+        config["additional_app_users"] = others[: users - 1]
+    path = work / f"config-{users}.json"
     path.write_text(json.dumps(config))
     return path
 
@@ -175,10 +212,11 @@ def activity_rows(sb: Sandbox) -> int:
 
 
 def run_target(
-    name: str, sb: Sandbox, config: Path, singer: Path, events: int, work: Path
+    name: str, users: int, sb: Sandbox, config: Path, singer: Path, events: int, work: Path
 ) -> RunFigures:
     """Pipe the events into the target; measure it and count the sandbox's requests."""
     sb.admin.clear_requests()
+    sb.admin.reset_limit_usage()  # every run starts with its users' budgets unused
     log_path = work / f"{name}.log"
     started = time.perf_counter()
     with singer.open("rb") as stdin, log_path.open("wb") as log:
@@ -195,12 +233,18 @@ def run_target(
     if match is None:
         code = os.waitstatus_to_exitcode(status)
         raise SystemExit(f"target-dynamics365 failed ({code}):\n{text[-3000:]}")
-    apps = Counter(r["app"] for r in sb.admin.requests())
+    entries = sb.admin.requests()
+    apps = Counter(r["app"] for r in entries)
+    reached = concurrency(entries, app="dataverse")
     return RunFigures(
         name=name,
+        users=users,
         events=events,
         seconds=seconds,
         requests=apps["dataverse"],
+        throttled=sum(r["app"] == "dataverse" and r["status"] == 429 for r in entries),
+        max_in_flight=reached.max,
+        mean_in_flight=reached.mean,
         token_requests=apps["entra"],
         peak_rss_mb=usage.ru_maxrss / 1024,
         upserted=int(match.group(1)),
@@ -222,16 +266,25 @@ def print_table(
     print(f"\ntarget-dynamics365, {events:,} email events ({shares})")
     print(f"share of events whose contact does not exist: {unknown_share:.4g}")
     print(
-        "| run | wall s | events/s | Dataverse requests | requests/1000 events | token requests "
-        "| peak RSS MB | upserted | rejected | activity rows after |"
+        "| run | users | wall s | events/s | vs first | Dataverse requests | requests/1000 events "
+        "| throttled (429) | in flight max / mean | token requests | peak RSS MB | upserted "
+        "| rejected | activity rows after |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base = figures[0].events_per_second
     for f in figures:
         print(
-            f"| {f.name} | {f.seconds:.1f} | {f.events_per_second:,.0f} | {f.requests:,} "
-            f"| {f.requests_per_1000:.2f} | {f.token_requests} | {f.peak_rss_mb:.0f} "
-            f"| {f.upserted:,} | {f.rejected:,} | {f.rows_after:,} |"
+            f"| {f.name} | {f.users} | {f.seconds:.1f} | {f.events_per_second:,.0f} "
+            f"| {f.events_per_second / base:.2f} | {f.requests:,} | {f.requests_per_1000:.2f} "
+            f"| {f.throttled:,} | {f.max_in_flight} / {f.mean_in_flight:.1f} "
+            f"| {f.token_requests} | {f.peak_rss_mb:.0f} | {f.upserted:,} | {f.rejected:,} "
+            f"| {f.rows_after:,} |"
         )
+
+
+def user_counts(text: str) -> list[int]:
+    """`1,2,4` → [1, 2, 4]."""
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> None:
@@ -248,50 +301,94 @@ def main() -> None:
     parser.add_argument(
         "--unknown", type=int, help="contacts missing from D365 (default: 1 per 2 of their events)"
     )
+    add_latency_option(parser)
+    parser.add_argument(
+        "--app-users",
+        type=user_counts,
+        default=[1],
+        help="application users to spread the writes over, one run each (e.g. 1,2,4; max 4)",
+    )
+    parser.add_argument(
+        "--budget", action="store_true", help="turn on the sandbox's per-user execution budget"
+    )
+    parser.add_argument(
+        "--row-cost-ms", type=float, default=5.0, help="with --budget: server ms per bulk row"
+    )
+    parser.add_argument(
+        "--window-seconds",
+        type=int,
+        default=10,
+        help="with --budget: the service protection window (Microsoft: 300 s)",
+    )
+    parser.add_argument(
+        "--max-parallel", type=int, default=8, help="the target's max_parallel_requests"
+    )
+    parser.add_argument("--dop-hint", type=int, default=4, help="the sandbox's x-ms-dop-hint")
+    parser.add_argument("--no-rerun", action="store_true", help="first loads only")
     parser.add_argument("--json", type=Path, help="results file (default: bench/results/…)")
     args = parser.parse_args()
 
+    figures: list[RunFigures] = []
     with tempfile.TemporaryDirectory(prefix="bench-target-d365-") as tmp:
         work = Path(tmp)
         started = time.monotonic()
         sb = launch(state_dir=work / "sandbox", contacts=args.contacts, projects=0, profiles=0)
         print(f"sandbox up with {args.contacts:,} contacts in {time.monotonic() - started:.1f} s")
         try:
-            config = target_config(sb, work)
-            client = DataverseClient.from_config(json.loads(config.read_text()))
+            inject_latency(sb.admin, args.latency_ms)
+            limits: dict[str, float] = {"dop_hint": args.dop_hint}
+            if args.budget:
+                limits |= {
+                    "row_cost_ms": args.row_cost_ms,
+                    "window_seconds": args.window_seconds,
+                    "execution_ms": args.window_seconds * EXECUTION_MS_PER_WINDOW_SECOND,
+                }
+            print(f"sandbox limits per user: {sb.admin.set_limits(**limits)}")
+            client = DataverseClient.from_config(connection(sb))
             contact_ids = [r["contactid"] for r in client.iter_values("contacts?$select=contactid")]
             unknown = args.unknown
             if unknown is None:
                 unknown = unknown_contacts(args.events, args.unknown_share)
-            events = generate(args.events, contact_ids, args.unknown_share, unknown)
-            singer = work / "events.singer.jsonl"
-            write_singer(events, singer)
-            mix = Counter(e["event_type"] for e in events)
-            figures = [
-                run_target("first load", sb, config, singer, len(events), work),
-                run_target("rerun (same events)", sb, config, singer, len(events), work),
-            ]
+            for users in args.app_users:
+                events = generate(
+                    args.events, contact_ids, args.unknown_share, unknown, prefix=f"u{users}-"
+                )
+                singer = work / "events.singer.jsonl"
+                write_singer(events, singer)
+                mix = Counter(e["event_type"] for e in events)
+                del events
+                config = target_config(sb, work, users, args.max_parallel)
+                for name in ("first load", "rerun (same events)")[: 1 if args.no_rerun else 2]:
+                    figures.append(run_target(name, users, sb, config, singer, args.events, work))
         finally:
             sb.admin.session.close()
             sb.stop()
 
     print_table(args.events, mix, args.unknown_share, figures)
-    first, rerun = figures
     print(
-        f"\nidempotent: {'yes' if first.rows_after == rerun.rows_after else 'NO'} "
-        f"({rerun.rows_after:,} activity rows after both runs)"
+        f"\nlatency {args.latency_ms} ms per request; budget "
+        + (
+            f"on: {args.row_cost_ms:g} ms per row, {args.window_seconds} s window"
+            if args.budget
+            else "off"
+        )
+        + f"; x-ms-dop-hint {args.dop_hint}, max_parallel_requests {args.max_parallel}"
     )
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
-    name = f"target_dynamics365-{args.events}-unknown{args.unknown_share:g}.json"
-    path = args.json or RESULTS / name
+    users = "-".join(map(str, args.app_users))
+    name = f"target_dynamics365-{args.events}-unknown{args.unknown_share:g}-users{users}"
+    path = args.json or RESULTS / f"{name}{'-budget' if args.budget else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "events": args.events,
         "unknown_share": args.unknown_share,
         "unknown_contacts": unknown,
+        "latency_ms": args.latency_ms,
+        "limits": limits,
+        "max_parallel_requests": args.max_parallel,
         "mix": dict(mix),
         "runs": [
             {
