@@ -14,7 +14,7 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.rest import HTTPRequest, PageContext, RESTStream
-from sync_support.progress import StreamProgress
+from sync_support.progress import StreamProgress, field_time
 from sync_support.versions import read_in_full
 from typing_extensions import override
 
@@ -264,8 +264,22 @@ class TableStream(DataverseStream):
     # --- sync -----------------------------------------------------------------------------
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Read the table, with progress lines and a summary line (`StreamProgress`)."""
-        self.progress = StreamProgress(self.name, self.logger, self.client.calls)
+        """Read the table, with progress lines and a summary line (`StreamProgress`).
+
+        A read that goes on from the stored state (a delta link, a next link, a bookmark) also
+        tells its lag: the age of the oldest change it brought, from `modifiedon`. A full read
+        tells none: it reads everything, whatever was behind.
+        """
+        state = self.stream_state
+        incremental = any(state.get(k) for k in (DELTA_LINK, NEXT_LINK, "replication_key_value"))
+        changed_at = (
+            field_time(REPLICATION_KEY)
+            if incremental and REPLICATION_KEY in self.schema["properties"]
+            else None
+        )
+        self.progress = StreamProgress(
+            self.name, self.logger, self.client.calls, changed_at=changed_at
+        )
         yield from self.progress.track(self._read(context))
 
     def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

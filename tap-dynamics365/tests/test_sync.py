@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import time
 from urllib.parse import unquote
 
 import pytest
@@ -195,3 +197,30 @@ def test_each_stream_ends_with_a_summary_line(admin, caplog) -> None:
     assert summaries[0].startswith(
         f"Summary contact: records {total}, deletes 0, pages {pages}, requests {pages}, retries 0,"
     )
+
+
+def test_an_incremental_read_tells_its_lag_and_a_full_read_none(admin, caplog) -> None:
+    """`lag_seconds`: the age of the oldest change the read brought, when it started."""
+    with caplog.at_level(logging.INFO):
+        state = run_tap(["contact"]).states[-1]
+    full = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Summary")]
+    assert "lag_seconds" not in full[0]
+    back = admin.clock()["offset"] + 3600  # sandbox time one hour behind the real time
+    admin.shift_clock(-back)
+    try:
+        admin.touch_rows("contacts", 2)
+    finally:
+        admin.shift_clock(back)
+    caplog.clear()
+    before = time.time()
+    with caplog.at_level(logging.INFO):
+        delta = run_tap(["contact"], state=state)
+    after = time.time()
+    oldest = min(
+        datetime.datetime.fromisoformat(r["modifiedon"]).timestamp()
+        for r in delta.records("contact")
+    )
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Summary")]
+    lag = int(summary.rsplit("lag_seconds ", 1)[1])
+    assert before - oldest - 1 <= lag <= after - oldest + 1, summary
+    assert lag >= 3590, summary
