@@ -10,7 +10,8 @@ request). Steps: token (IMS), metadata (the profile resource's
 `resourceType`), page (the first page of profiles), plus journal (one event, when
 `events_journal_url` is set) and sftp (the export folder's listing, when `sftp_host` is set).
 The token, metadata and page steps are `campaign_client.checks`' (target-adobe-campaign uses them
-too).
+too). With `backend: v8`: logon, schema (`nms:recipient`) and page (one page of recipients) on
+the SOAP router (`tap_adobe_campaign.v8.check`): v8's streams need no journal and no SFTP.
 
 Requests are sent once, without the retry policy: a check reports what the service answers
 now instead of waiting through backoff.
@@ -24,11 +25,13 @@ from http import HTTPStatus
 
 from campaign_client.checks import DEFAULT_PROFILE_RESOURCE, metadata_step, page_step, token_step
 from campaign_client.client import CampaignClient
+from campaign_client.soap_session import SoapSession
 from sync_support.checks import CheckStep, cli_config, parse_args, print_report, run_checks
 from sync_support.settings_check import ConfigError
 
 from tap_adobe_campaign.optout_export import is_export_file
 from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
+from tap_adobe_campaign.v8.check import v8_steps
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -102,8 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read the config: {exc}", file=sys.stderr)
         return 2
-    client = CampaignClient.from_config({**tap.config, "max_retries": 0}, logger=tap.logger)
-    return print_report(run_checks(tap_steps(client, tap.config)), as_json=args.json)
+    config = {**tap.config, "max_retries": 0}
+    if tap.is_v8:
+        session = SoapSession.from_config(config, logger=tap.logger)
+        steps = v8_steps(session)
+    else:
+        client = CampaignClient.from_config(config, logger=tap.logger)
+        steps = tap_steps(client, tap.config)
+    return print_report(run_checks(steps), as_json=args.json)
 
 
 def cli() -> None:

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 import msgspec
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest
-from sync_support.progress import StreamProgress
+from sync_support.progress import StreamProgress, field_time
 from sync_support.settings_check import ConfigError
 
 from tap_adobe_campaign.events import EMAIL_EVENT_SCHEMA, EventFilter, Skipped, to_record
@@ -169,7 +169,9 @@ class EmailEventsStream(ClientStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the journal, with progress lines and a summary line (`StreamProgress`)."""
-        self.progress = StreamProgress(self.name, self.logger, self.client.calls)
+        self.progress = StreamProgress(
+            self.name, self.logger, self.client.calls, changed_at=field_time("event_time")
+        )
         yield from self.progress.track(self._read(context))
 
     def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -25,7 +25,7 @@ import tempfile
 import typing as t
 
 from singer_sdk import Stream
-from sync_support.progress import CallCounts, StreamProgress
+from sync_support.progress import CallCounts, StreamProgress, field_time
 
 from tap_adobe_campaign.optout_export import (
     OPT_OUT_SCHEMA,
@@ -133,7 +133,9 @@ class OptOutsStream(Stream):
 
         Its pages are export files; it sends no HTTP request (the files come over SFTP).
         """
-        self.progress = StreamProgress(self.name, self.logger, CallCounts())
+        self.progress = StreamProgress(
+            self.name, self.logger, CallCounts(), changed_at=field_time("lastModified")
+        )
         yield from self.progress.track(self._read_files(context))
 
     def _read_files(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -12,7 +12,7 @@ from campaign_client.metadata import value_schema
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.streams.rest import HTTPRequest, RESTStream
-from sync_support.progress import StreamProgress
+from sync_support.progress import StreamProgress, field_time
 from sync_support.versions import read_in_full
 
 if t.TYPE_CHECKING:
@@ -265,8 +265,17 @@ class ProfilesStream(CampaignStream):
         return params
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """Read the profiles, with progress lines and a summary line (`StreamProgress`)."""
-        self.progress = StreamProgress(self.name, self.logger, self.client.calls)
+        """Read the profiles, with progress lines and a summary line (`StreamProgress`).
+
+        A read from a bookmark also tells its lag (the oldest `lastModified` it brought).
+        """
+        incremental = self.get_starting_replication_key_value(context) is not None
+        self.progress = StreamProgress(
+            self.name,
+            self.logger,
+            self.client.calls,
+            changed_at=field_time("lastModified") if incremental else None,
+        )
         yield from self.progress.track(self._read(context))
 
     def _read(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -39,13 +39,15 @@ PROFILE_SETTINGS = th.PropertiesList(
         "start_date",
         th.DateTimeType,
         description="First run only: profiles modified and opt-out export files written from "
-        "this time on (the events journal starts at its oldest retained event)",
+        "this time on (the events journal starts at its oldest retained event); on v8, "
+        "recipients, delivery logs modified and tracking logs written from this time on",
     ),
     th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
         default=500,
-        description="Profiles per page (_lineCount)",
+        description="Profiles per page (_lineCount); on v8, rows per queryDef page (lineCount) "
+        "of every stream",
     ),
     th.Property(
         "emit_activate_version_messages",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import time
 import typing as t
 from collections import Counter
 
@@ -60,8 +62,15 @@ def kinds(records: list[dict]) -> Counter[str]:
 def test_a_send_becomes_one_record_per_email_event(campaign, capsys, caplog) -> None:
     sent = campaign.admin.simulate_send("DM190", profiles=40, seed=3, **RATES)
     counts = sent["counts"]
+    before = time.time()
     with caplog.at_level(logging.INFO):
         records, states = sync(campaign, capsys, events_page_limit=7)
+    after = time.time()
+    # the summary's lag: the age of the oldest event read, when the read started
+    oldest = min(datetime.datetime.fromisoformat(r["event_time"]).timestamp() for r in records)
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Summary")]
+    lag = int(summary.rsplit("lag_seconds ", 1)[1])
+    assert before - oldest - 1 <= lag <= after - oldest + 1, summary
     assert kinds(records) == {
         "send": counts["sent"],
         "bounce": counts["hard_bounce"],  # soft bounces are left out by default
