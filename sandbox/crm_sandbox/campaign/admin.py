@@ -58,6 +58,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
     async def reset(request: Request) -> Response:
         body = await json_body(request)
         sizes = SeedSizes(int(body.get("profiles", 2000)), body.get("projects"))
+        await rt.imports.cancel_all("The instance was reset during the run.")
         counts = seed(rt.store, sizes, int(body.get("seed", 42)))
         optout_export.clear(rt.state_dir)
         rt.engine_calls.reset()

@@ -216,7 +216,9 @@ class CampaignAdmin(AdminClient):
 
         token_lifetime, big_table_threshold, absolute_hrefs, tps_limit, journal_retention_days,
         journal_absolute_links, opt_out_export_interval, session_lifetime (v8 SOAP sessions),
-        soap_tps_limit (v8 SOAP calls per second, 0 = off).
+        soap_tps_limit (v8 SOAP calls per second, 0 = off), import_signal_interval (seconds
+        between External signals of an import workflow, 0 = no rule), import_max_lines,
+        import_max_bytes.
         """
         result: dict[str, Any] = self._call("PATCH", "/config", settings)
         return result

@@ -29,6 +29,10 @@ SFTP_PASSWORD = "sandbox-sftp-secret"
 OPT_OUT_EXPORTS_DIR = "d365_loads/exports"
 OPT_OUT_WORKFLOW = "WKF_OPTOUT_EXPORT"
 OPT_OUT_WORKFLOW_LABEL = "Opt-out export for Dynamics 365"
+# Where clients drop files for the import workflows (the login may write there) and where the
+# workflows write their rejects ([design]: Adobe names only `d365_loads/exports`).
+IMPORTS_DIR = "d365_loads/imports"
+REJECTS_DIR = "d365_loads/rejects"
 
 # The sandbox's one I/O Events registration (consumer org, project/integration, registration).
 EVENTS_CONSUMER_ORG = "98765"
@@ -104,6 +108,13 @@ class Settings:
     opt_out_export_interval: int = 0
     session_lifetime: int = 86400  # v8 SOAP sessions (Campaign's default sessionTimeOut)
     soap_tps_limit: int = 0  # v8 SOAP calls per second before HTTP 429; 0 = unlimited
+    # Import workflows (WKF_IMPORT_<RESOURCE>): seconds (sandbox clock) an External signal must
+    # wait after the previous one (Adobe: "not more often than every 10 minutes"; 0 = no rule),
+    # and the largest file they load ([inference] 15 M lines: Adobe's initial-load ceiling;
+    # [design] 8 GiB).
+    import_signal_interval: int = 600
+    import_max_lines: int = 15_000_000
+    import_max_bytes: int = 8 * 1024**3
 
     def update(self, values: dict[str, Any]) -> None:
         """Set the given fields (unknown names raise KeyError, bad values ValueError)."""

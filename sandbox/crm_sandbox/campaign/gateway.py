@@ -105,7 +105,10 @@ def build_gateway_app(rt: Runtime, admin_routes: Sequence[BaseRoute]) -> Starlet
             )
             served = workflows.handle if segments[:1] == ["workflow"] else handle
             reply = served(rt, call)
-            response = json_response(reply.status, reply.body)
+            if reply.media_type is None:
+                response = json_response(reply.status, reply.body)
+            else:
+                response = Response(reply.body, reply.status, media_type=reply.media_type)
         except CampaignError as error:
             response = error_response(error)
         fault = await rt.faults.apply("after", "gateway", request, path)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import OPT_OUT_EXPORTS_DIR
+from .config import IMPORTS_DIR, OPT_OUT_EXPORTS_DIR, REJECTS_DIR
 from .dates import stamp
 from .schema import OPT_OUTS, PROFILE
 from .store import changed_column, q
@@ -66,8 +66,9 @@ def exports_dir(state_dir: Path) -> Path:
 
 
 def ensure_dirs(state_dir: Path) -> None:
-    """Create the storage area and the export folder."""
-    exports_dir(state_dir).mkdir(parents=True, exist_ok=True)
+    """Create the storage area, the export folder and the import workflows' folders."""
+    for folder in (OPT_OUT_EXPORTS_DIR, IMPORTS_DIR, REJECTS_DIR):
+        (drop_root(state_dir) / folder).mkdir(parents=True, exist_ok=True)
 
 
 def clear(state_dir: Path) -> None:

@@ -39,10 +39,11 @@ class Call:
 
 @dataclass
 class Reply:
-    """Status and JSON body (None: no body)."""
+    """Status and JSON body (None: no body), or a text body with its `media_type`."""
 
     status: int
     body: Any = None
+    media_type: str | None = None  # set: `body` is text of that type, not JSON
 
 
 def _not_found(resource: Resource, key: str) -> CampaignError:

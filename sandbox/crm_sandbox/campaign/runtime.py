@@ -1,4 +1,4 @@
-"""The running Campaign instance: store, clock, settings, tokens, faults, counters, request log."""
+"""The running Campaign instance: store, clock, settings, tokens, faults, counters, logs, runs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .config import (
 )
 from .engine_calls import EngineCalls
 from .faults import TpsLimiter, new_faults
+from .import_workflows import ImportTasks
 from .journal import Journal
 from .paging import LineStarts
 from .pkeys import Sealer
@@ -65,6 +66,7 @@ class Runtime:
         self.journal = Journal(self)
         self.sessions = Sessions()
         self.soap_tps = TpsLimiter(self.clock)
+        self.imports = ImportTasks()  # runs of the import workflows in progress
 
     @property
     def api_url(self) -> str:

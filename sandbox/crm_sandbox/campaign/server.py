@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from crm_sandbox.serving import bind, local_url, publish, serve_apps, stop_on_signals
 from crm_sandbox.tls import TlsFiles, ensure_certificates
 
-from . import optout_export, sftp, workflows
+from . import import_workflows, optout_export, sftp, workflows
 from .admin import PREFIX, build_admin_routes
 from .config import (
     CLIENT_ID,
@@ -30,11 +30,13 @@ from .config import (
     CREDENTIALS,
     EVENTS_PORT,
     GATEWAY_PORT,
+    IMPORTS_DIR,
     IMS_PORT,
     OPERATOR_LOGIN,
     OPERATOR_PASSWORD,
     OPT_OUT_EXPORTS_DIR,
     ORGANIZATION,
+    REJECTS_DIR,
     SCOPE,
     SFTP_PASSWORD,
     SFTP_PORT,
@@ -88,13 +90,19 @@ def sftp_address(sock: socket.socket) -> tuple[str, int]:
 
 @contextlib.asynccontextmanager
 async def background(rt: Runtime, sftp_sock: socket.socket) -> AsyncIterator[None]:
-    """Serve the SFTP storage area and run the opt-out export schedule while inside."""
+    """Serve the SFTP storage area and run the opt-out export schedule while inside.
+
+    Import runs left in progress by an earlier process are marked erroneous on entry; runs in
+    progress on exit are cancelled (erroneous, their written batches kept).
+    """
     acceptor = await sftp.start_server(sftp_sock, rt.state_dir, rt.drop_root, rt.sftp_host_key)
+    import_workflows.recover(rt)
     done = asyncio.Event()
     schedule = asyncio.create_task(workflows.run_schedule(rt, done))
     try:
         yield
     finally:
+        await rt.imports.cancel_all("The Campaign instance stopped during the run.")
         done.set()
         acceptor.close()
         with contextlib.suppress(Exception):
@@ -110,7 +118,9 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
     `gateway_url` and `scope` repeat `api_base_url` and `scopes` under their first names.
     `journal_url` is the I/O Events journaling endpoint (its own port, `events_url`), called
     with `x-ims-org-id: <ims_org_id>`. `sftp_*` is the SFTP storage area (`sftp_host_key`: the
-    OpenSSH public key line to pin) and `opt_out_exports_dir` the folder of the opt-out exports.
+    OpenSSH public key line to pin) and `opt_out_exports_dir` the folder of the opt-out exports;
+    `imports_dir` is where the login may write files for the import workflows, `rejects_dir`
+    where those write their rejects.
     `soap_url` is the v8 SOAP router; `operator_*` its operator for `xtk:session#Logon`.
     """
     sftp_host, sftp_port = rt.sftp_address
@@ -136,6 +146,8 @@ def endpoints(rt: Runtime, tls: TlsFiles) -> dict[str, Any]:
         "sftp_password": SFTP_PASSWORD,
         "sftp_host_key": sftp.public_key_line(rt.sftp_host_key),
         "opt_out_exports_dir": OPT_OUT_EXPORTS_DIR,
+        "imports_dir": IMPORTS_DIR,
+        "rejects_dir": REJECTS_DIR,
         "soap_url": f"{rt.gateway_url}{v8_router.PATH}",
         "operator_login": OPERATOR_LOGIN,
         "operator_password": OPERATOR_PASSWORD,

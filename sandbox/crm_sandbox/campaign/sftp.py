@@ -3,8 +3,10 @@
 One login (`campaign-sftp` / `sandbox-sftp-secret`, or a public key listed in
 `<state dir>/campaign-sftp-authorized_keys`) chrooted to `<state dir>/campaign-sftp`. The
 storage area is Campaign's drop folder for the D365 integration: clients may list, stat, read
-and remove files; every write (open for writing, mkdir, rename, setstat, links) is refused with
-SFTP "permission denied". Shell, exec, SCP and port forwarding are not offered. The ed25519
+and remove files; they may write (create, write, rename within, mkdir/rmdir, setstat) only
+inside `d365_loads/imports`, the import workflows' inbox ([design]); every other write and all
+links are refused with SFTP "permission denied". Shell, exec, SCP and port forwarding are not
+offered. The ed25519
 host key is written once per state dir (`campaign-sftp-host-key`) and published as an OpenSSH
 public key line, so clients can pin it. Like the sandbox's other test credentials it is the same
 everywhere (derived from a fixed seed): meltano.yml's `dev` environment pins it.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import socket
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import asyncssh
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .config import SFTP_PASSWORD, SFTP_USERNAME
+from .config import IMPORTS_DIR, SFTP_PASSWORD, SFTP_USERNAME
 
 HOST_KEY_FILE = "campaign-sftp-host-key"
 #: Seed of the sandbox's fixed host key (a public test value, like its client secrets).
@@ -96,43 +99,57 @@ class _Auth(asyncssh.SSHServer):
 
 
 class DropFolder(asyncssh.SFTPServer):
-    """SFTP session chrooted to the storage area; reads and removes only."""
+    """SFTP session chrooted to the storage area; writes only inside the imports folder."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel, root: Path) -> None:
         super().__init__(chan, chroot=str(root).encode())
+        self._inbox = root / IMPORTS_DIR
+
+    def _check(self, *paths: bytes) -> None:
+        """Refuse unless every path lies strictly inside the imports folder."""
+        for path in paths:
+            local = Path(os.fsdecode(self.map_path(path)))
+            if local == self._inbox or not local.is_relative_to(self._inbox):
+                raise _denied()
 
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         if pflags & _WRITE_FLAGS:
-            raise _denied()
+            self._check(path)
         return super().open(path, pflags, attrs)
 
     def open56(
         self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
     ) -> object:
         if desired_access & _WRITE_ACCESS:
-            raise _denied()
+            self._check(path)
         return super().open56(path, desired_access, flags, attrs)
 
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
-        raise _denied()
+        self._check(path)
+        super().mkdir(path, attrs)
 
     def rmdir(self, path: bytes) -> None:
-        raise _denied()
+        self._check(path)
+        super().rmdir(path)
 
     def rename(self, oldpath: bytes, newpath: bytes) -> None:
-        raise _denied()
+        self._check(oldpath, newpath)
+        super().rename(oldpath, newpath)
 
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
-        raise _denied()
+        self._check(oldpath, newpath)
+        super().posix_rename(oldpath, newpath)
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
-        raise _denied()
+        self._check(path)
+        super().setstat(path, attrs)
 
     def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
-        raise _denied()
+        self._check(path)
+        super().lsetstat(path, attrs)
 
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
-        raise _denied()
+        raise _denied()  # [design] the handle's path is not known here; use setstat
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise _denied()

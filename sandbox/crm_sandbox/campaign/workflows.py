@@ -1,4 +1,7 @@
-"""Campaign's workflow REST API for the tenant's one emulated workflow, `WKF_OPTOUT_EXPORT`.
+"""Campaign's workflow REST API: `WKF_OPTOUT_EXPORT` here, the import workflows elsewhere.
+
+The import workflows (`WKF_IMPORT_<RESOURCE>`, with an External signal) live in
+`import_workflows`. A workflow is named by its internal name or its PKey.
 
 Adobe documents `GET /{ORGANIZATION}/campaign/workflow/execution/<workflowID>` (the workflow,
 with `activities.activity.<name>.trigger.href` for External signal activities) and
@@ -19,7 +22,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from . import optout_export
+from . import import_workflows, optout_export
 from .config import OPT_OUT_WORKFLOW, OPT_OUT_WORKFLOW_LABEL
 from .dates import stamp
 from .errors import CampaignError, app_error
@@ -46,7 +49,7 @@ def describe(rt: Runtime) -> dict[str, Any]:
     """Return the workflow as `GET /workflow/execution/<id>` shows it."""
     last = rt.store.meta(_LAST_START)
     return {
-        "PKey": rt.sealer.seal(b"workflow", OPT_OUT_WORKFLOW.encode()),
+        "PKey": import_workflows.pkey(rt, OPT_OUT_WORKFLOW),
         "internalName": OPT_OUT_WORKFLOW,
         "label": OPT_OUT_WORKFLOW_LABEL,
         "state": state(rt),
@@ -86,12 +89,18 @@ def _command(rt: Runtime, method: object) -> None:
 def handle(rt: Runtime, call: Call) -> Reply:
     """Serve `/workflow/execution/<id>` (GET) and `/workflow/execution/<id>/commands` (POST)."""
     segments = [s for s in call.segments if s]
-    if len(segments) < 3 or segments[1] != "execution" or len(segments) > 4:
+    if len(segments) < 3 or segments[1] != "execution":
         raise app_error("Unknown workflow API path.", status=404)
-    if segments[2] != OPT_OUT_WORKFLOW:
+    imported = import_workflows.find(rt, segments[2])
+    if imported is not None:
+        name, resource = imported
+        return import_workflows.handle(rt, call.method, name, resource, segments[3:], call.body)
+    if segments[2] not in (OPT_OUT_WORKFLOW, import_workflows.pkey(rt, OPT_OUT_WORKFLOW)):
         raise app_error(
             f"Unable to find document with path 'Workflow' from key '{segments[2]}'", status=404
         )
+    if len(segments) > 4:
+        raise app_error("Unknown workflow API path.", status=404)
     if len(segments) == 3:
         _only(call, "GET")
         return Reply(200, describe(rt))

@@ -70,6 +70,7 @@ def build_admin_routes(rt: Runtime) -> list[Route]:
             projects=body.get("projects"),
             tasks=body.get("tasks"),
             categories=int(body.get("categories", 12)),
+            salesorders=body.get("salesorders"),
         )
         async with rt.write_lock:
             counts = seed(rt.store, sizes, int(body.get("seed", 42)))

@@ -24,8 +24,12 @@ class DataverseAdmin(AdminClient):
         projects: int | None = None,
         tasks: int | None = None,
         categories: int = 12,
+        salesorders: int | None = None,
     ) -> dict[str, int]:
-        """Replace all data with a deterministic sample; returns rows per table."""
+        """Replace all data with a deterministic sample; returns rows per table.
+
+        `salesorders`: orders (`salesorder`), default contacts // 2.
+        """
         body = {
             "contacts": contacts,
             "seed": seed,
@@ -33,6 +37,7 @@ class DataverseAdmin(AdminClient):
             "projects": projects,
             "tasks": tasks,
             "categories": categories,
+            "salesorders": salesorders,
         }
         result: dict[str, int] = self._call("POST", "/reset", body)
         return result

@@ -6,6 +6,8 @@ Names and types follow Microsoft's EntityMetadata EntityType (plain `Edm.Boolean
 (`contact`, `account`, `systemuser`, `team`) come from Microsoft's managed solutions and are
 audited, activity parties, connection- and duplicate-detection-enabled; custom tables start with
 the defaults of a table created in the maker portal. No table is private or an intersect table.
+`salesorder` (from the Sales solution) is like them but no activity party (an email cannot be
+addressed to an order).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from .schema import Table
+
+#: Standard tables an activity's party list may point at (ActivityParty.PartyId targets).
+ACTIVITY_PARTY_TABLES = frozenset({"contact", "account", "systemuser", "team"})
 
 
 def managed(value: bool, name: str, *, can_change: bool = True) -> dict[str, Any]:
@@ -43,7 +48,7 @@ def entity_flags(table: Table) -> dict[str, Any]:
         "EnforceStateTransitions": False,
         "EntityHelpUrlEnabled": False,
         "HasFeedback": False,
-        "IsActivityParty": standard,
+        "IsActivityParty": standard and table.logical_name in ACTIVITY_PARTY_TABLES,
         "IsAIRUpdated": True,
         "IsAuditEnabled": managed(standard, "canmodifyauditsettings"),
         "IsAvailableOffline": standard,

@@ -106,8 +106,8 @@ def entity_definition(table: Table) -> dict[str, Any]:
     }
 
 
-ENTITY_FIELDS = set(entity_definition(TABLES[0])) | {"Attributes", "Keys"}
-NAVIGATION = frozenset({"Attributes", "Keys"})
+NAVIGATION = frozenset({"Attributes", "Keys", "ManyToOneRelationships"})
+ENTITY_FIELDS = set(entity_definition(TABLES[0])) | NAVIGATION
 
 
 def key_definition(table: Table, key: KeyDefinition) -> dict[str, Any]:
@@ -132,6 +132,77 @@ def key_definition(table: Table, key: KeyDefinition) -> dict[str, Any]:
 
 
 KEY_FIELDS = set(key_definition(TABLES[0], KeyDefinition("x", ("x",))))
+
+
+# --- relationships ----------------------------------------------------------------------------
+
+
+def relationship_name(table: Table, column: Column, target: str) -> str:
+    """SchemaName of the relationship behind a lookup towards `target` [design: our naming].
+
+    `<referenced>_<referencing>_<lookup>`, e.g. `account_salesorder_customerid`: unique per
+    lookup and target (Microsoft's own names, such as `order_customer_accounts`, follow no rule
+    a client could derive).
+    """
+    return f"{target}_{table.logical_name}_{column.logical_name}"
+
+
+def relationship_definition(
+    table: Table, column: Column, target: str, tables: Sequence[Table] = TABLES
+) -> dict[str, Any]:
+    """OneToManyRelationshipMetadata of one lookup towards one of its targets.
+
+    An Owner lookup has one relationship per principal table (systemuser, team), each with the
+    single navigation property `ownerid` [design: Dataverse reports one towards the abstract
+    `owner`]; a Customer lookup one per target, with navigation properties
+    `<lookup>_<target>`.
+    """
+    name = relationship_name(table, column, target)
+    referenced = next((t for t in tables if t.logical_name == target), None)
+    custom = table.is_custom or (referenced is not None and referenced.is_custom)
+    return {
+        "MetadataId": stable_id("relationship", name),
+        "HasChanged": None,
+        "SchemaName": name,
+        "RelationshipType": "OneToManyRelationship",
+        "IsCustomRelationship": custom,
+        "IsManaged": not custom,
+        "IsValidForAdvancedFind": True,
+        "IsHierarchical": False,
+        "SecurityTypes": "Append",
+        "IntroducedVersion": "1.0",
+        "ReferencedEntity": target,
+        "ReferencedAttribute": referenced.primary_id if referenced else f"{target}id",
+        "ReferencingEntity": table.logical_name,
+        "ReferencingAttribute": column.logical_name,
+        "ReferencedEntityNavigationPropertyName": name,
+        "ReferencingEntityNavigationPropertyName": column.navigation_property(target),
+        "CascadeConfiguration": {
+            "Assign": "NoCascade",
+            "Delete": "RemoveLink",
+            "Merge": "NoCascade",
+            "Reparent": "NoCascade",
+            "Share": "NoCascade",
+            "Unshare": "NoCascade",
+            "RollupView": "NoCascade",
+        },
+    }
+
+
+def many_to_one_relationships(
+    table: Table, tables: Sequence[Table] = TABLES
+) -> list[dict[str, Any]]:
+    """Every relationship in which `table` is the referencing (many) side: one per lookup target."""
+    return [
+        relationship_definition(table, column, target, tables)
+        for column in table.columns
+        if column.is_lookup
+        for target in column.targets
+    ]
+
+
+RELATIONSHIP_FIELDS = set(many_to_one_relationships(TABLES[0])[0])
+RELATIONSHIP_TYPE = "OneToManyRelationshipMetadata"
 
 
 # --- attributes -------------------------------------------------------------------------------
@@ -268,7 +339,9 @@ def _options(option_set: OptionSet) -> list[dict[str, Any]]:
     for option in option_set.options:
         item = _option(option, f"{option_set.name}.{option.value}")
         if option_set.option_set_type == "State":
-            item["DefaultStatus"] = option.value + 1
+            item["DefaultStatus"] = (
+                option.default_status if option.default_status is not None else option.value + 1
+            )
             item["InvariantName"] = option.label
         elif option_set.option_set_type == "Status":
             item["State"] = option.state
@@ -422,6 +495,8 @@ def entity_definitions(
             raise _segment(rest[0])
         if segment == "Keys":
             return entity_keys(req, find_table(tables, key), rest)
+        if segment == "ManyToOneRelationships":
+            return relationships(req, find_table(tables, key), rest, tables)
         return attributes(req, find_table(tables, key), rest)
     fields = parse_select_list(req.param("$select"), ENTITY_FIELDS, "EntityMetadata")
     expand = parse_expand(req.param("$expand"))
@@ -438,6 +513,11 @@ def entity_definitions(
             )
         if "Keys" in expand:
             body["Keys"] = _key_list(table, expand["Keys"].get("$select"))
+        if "ManyToOneRelationships" in expand:
+            opts = expand["ManyToOneRelationships"]
+            body["ManyToOneRelationships"] = _relationship_list(
+                req, table, tables, opts.get("$select"), opts.get("$filter")
+            )
         return body
 
     if key is not None:
@@ -456,6 +536,53 @@ def entity_definitions(
     ]
     return json_response(
         {"@odata.context": _context(req, "EntityDefinitions", fields), "value": values}
+    )
+
+
+def _relationship_list(
+    req: ApiRequest,
+    table: Table,
+    tables: Sequence[Table],
+    select_text: str | None,
+    filter_text: str | None,
+) -> list[dict[str, Any]]:
+    fields = parse_select_list(select_text, RELATIONSHIP_FIELDS, RELATIONSHIP_TYPE)
+    node = compile_meta_filter(filter_text, _aliases(req))
+    return [
+        select(definition, fields)
+        for definition in many_to_one_relationships(table, tables)
+        if matches(node, definition, RELATIONSHIP_TYPE, RELATIONSHIP_FIELDS)
+    ]
+
+
+def relationships(
+    req: ApiRequest, table: Table, rest: list[str], tables: Sequence[Table]
+) -> ApiResponse:
+    """GET EntityDefinitions(key)/ManyToOneRelationships[(SchemaName='x' or MetadataId)]."""
+    if len(rest) > 1:
+        raise _segment(rest[1])
+    head = rest[0]
+    path = f"EntityDefinitions(LogicalName='{table.logical_name}')/ManyToOneRelationships"
+    fields = parse_select_list(req.param("$select"), RELATIONSHIP_FIELDS, RELATIONSHIP_TYPE)
+    if head == "ManyToOneRelationships":
+        values = _relationship_list(req, table, tables, req.param("$select"), req.param("$filter"))
+        return json_response({"@odata.context": _context(req, path, fields), "value": values})
+    prefix = "ManyToOneRelationships("
+    key = head[len(prefix) : -1] if head.startswith(prefix) and head.endswith(")") else ""
+    match = _KEY.match(key)
+    name, value = (match.group(1), match.group(2)) if match else (None, key)
+    for definition in many_to_one_relationships(table, tables):
+        if (name == "SchemaName" and definition["SchemaName"] == value) or (
+            name is None and definition["MetadataId"] == value.lower()
+        ):
+            body = select(definition, fields)
+            return json_response(
+                {"@odata.context": _context(req, path, fields, entity=True), **body}
+            )
+    raise DataverseError(
+        404,
+        "0x80040217",
+        f"Could not find relationship with key {key} on entity {table.logical_name}.",
     )
 
 

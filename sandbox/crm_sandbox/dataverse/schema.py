@@ -43,6 +43,7 @@ class Option:
     value: int
     label: str
     state: int | None = None  # StatusAttributeMetadata options carry the statecode they belong to
+    default_status: int | None = None  # StateAttributeMetadata: DefaultStatus (else value + 1)
 
 
 @dataclass(frozen=True)
@@ -485,6 +486,165 @@ PROJECT_TASK = Table(
     ),
 )
 
+# The purchases table: Dynamics 365 Sales' Order (`salesorder`), with the columns of Microsoft's
+# SalesOrder reference that need no other Sales table (no price list, currency or order lines:
+# the amounts are plain Money columns). `customerid` is the polymorphic Customer lookup (account
+# or contact); `accountid` and `contactid` are its read-only single-table projections, as in
+# Dynamics 365 (the seed fills the one matching the customer's table).
+SALESORDER_STATES = (
+    Option(0, "Active", default_status=1),
+    Option(1, "Submitted", default_status=3),
+    Option(2, "Canceled", default_status=4),
+    Option(3, "Fulfilled", default_status=100001),
+    Option(4, "Invoiced", default_status=100003),
+)
+SALESORDER_STATUSES = (
+    Option(1, "New", state=0),
+    Option(2, "Pending", state=0),
+    Option(3, "In Progress", state=1),
+    Option(4, "No Money", state=2),
+    Option(100001, "Complete", state=3),
+    Option(100002, "Partial", state=3),
+    Option(100003, "Invoiced", state=4),
+)
+
+
+def _money(name: str, display: str, *, create: bool = True) -> Column:
+    return Column(name, MONEY, display, precision=2, valid_for_create=create)
+
+
+SALESORDER = Table(
+    "salesorder",
+    "salesorders",
+    "Order",
+    primary_id="salesorderid",
+    primary_name="name",
+    object_type_code=1088,
+    columns=(
+        *stamp_columns("salesorder", "salesorderid"),
+        Column("ownerid", OWNER, "Owner", targets=PRINCIPALS),
+        Column(
+            "statecode",
+            STATE,
+            "Status",
+            required_level="SystemRequired",
+            valid_for_create=False,
+            option_set=OptionSet(
+                "salesorder_statecode", SALESORDER_STATES, option_set_type="State"
+            ),
+            default=0,
+        ),
+        Column(
+            "statuscode",
+            STATUS,
+            "Status Reason",
+            option_set=OptionSet(
+                "salesorder_statuscode", SALESORDER_STATUSES, option_set_type="Status"
+            ),
+            default=1,
+        ),
+        Column(
+            "name",
+            STRING,
+            "Name",
+            max_length=300,
+            required_level="ApplicationRequired",
+            is_primary_name=True,
+        ),
+        Column(
+            "ordernumber",
+            STRING,
+            "Order ID",
+            max_length=100,
+            required_level="SystemRequired",
+            valid_for_update=False,
+        ),
+        Column(
+            "customerid",
+            CUSTOMER,
+            "Customer",
+            targets=("account", "contact"),
+            required_level="ApplicationRequired",
+        ),
+        Column(
+            "accountid",
+            LOOKUP,
+            "Account",
+            targets=("account",),
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
+        Column(
+            "contactid",
+            LOOKUP,
+            "Contact",
+            targets=("contact",),
+            valid_for_create=False,
+            valid_for_update=False,
+        ),
+        Column("description", MEMO, "Description", max_length=2000),
+        Column("emailaddress", STRING, "Email Address", max_length=100),
+        _money("totalamount", "Total Amount", create=False),
+        _money("totallineitemamount", "Total Detail Amount", create=False),
+        _money("totaltax", "Total Tax", create=False),
+        _money("discountamount", "Order Discount Amount"),
+        _money("freightamount", "Freight Amount"),
+        Column("discountpercentage", DECIMAL, "Order Discount (%)", precision=2),
+        Column("exchangerate", DECIMAL, "Exchange Rate", precision=10, valid_for_create=False),
+        Column("datefulfilled", DATETIME, "Date Fulfilled", date_only=True),
+        Column("submitdate", DATETIME, "Date Submitted", date_only=True),
+        Column("requestdeliveryby", DATETIME, "Requested Delivery Date", date_only=True),
+        Column(
+            "prioritycode",
+            PICKLIST,
+            "Priority",
+            option_set=OptionSet("salesorder_prioritycode", (Option(1, "Default Value"),)),
+        ),
+        Column(
+            "shippingmethodcode",
+            PICKLIST,
+            "Shipping Method",
+            option_set=OptionSet(
+                "salesorder_shippingmethodcode",
+                (
+                    Option(1, "Airborne"),
+                    Option(2, "DHL"),
+                    Option(3, "FedEx"),
+                    Option(4, "UPS"),
+                    Option(5, "Postal Mail"),
+                    Option(6, "Full Load"),
+                    Option(7, "Will Call"),
+                ),
+            ),
+        ),
+        Column(
+            "paymenttermscode",
+            PICKLIST,
+            "Payment Terms",
+            option_set=OptionSet(
+                "salesorder_paymenttermscode",
+                (
+                    Option(1, "Net 30"),
+                    Option(2, "2% 10, Net 30"),
+                    Option(3, "Net 45"),
+                    Option(4, "Net 60"),
+                ),
+            ),
+        ),
+        _boolean("salesorder", "willcall", "Ship To", "Will Call", "Address", default=False),
+        _boolean(
+            "salesorder",
+            "ispricelocked",
+            "Prices Locked",
+            "Yes",
+            "No",
+            default=False,
+            required_level="ApplicationRequired",
+            valid_for_create=False,
+        ),
+    ),
+)
+
 # Entity set name is not logical name + "s", and the table has no change tracking:
 # clients must read EntitySetName from metadata and fall back to `modifiedon` polling.
 CATEGORY = Table(
@@ -659,6 +819,7 @@ TABLES: tuple[Table, ...] = (
     SYSTEMUSER,
     TEAM,
     *EMAIL_EVENT_TABLES,
+    SALESORDER,
 )
 GLOBAL_OPTION_SETS: tuple[OptionSet, ...] = (PRIORITY,)
 

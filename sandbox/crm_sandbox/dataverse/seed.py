@@ -64,6 +64,7 @@ class SeedSizes:
     projects: int | None = None  # default: contacts // 4
     tasks: int | None = None  # default: 2 per project
     categories: int = 12
+    salesorders: int | None = None  # default: contacts // 2
 
     def resolved(self) -> dict[str, int]:
         """Concrete sizes per table logical name."""
@@ -76,6 +77,7 @@ class SeedSizes:
             "new_project": projects,
             "new_projecttask": tasks,
             "new_category": self.categories,
+            "salesorder": self.salesorders if self.salesorders is not None else self.contacts // 2,
         }
 
 
@@ -265,6 +267,82 @@ def _categories(g: _Gen, ids: list[str], _: list[str], owner: str) -> Iterator[d
         }
 
 
+SHIPPING = (1, 2, 3, 4, 5, 6, 7, None)
+PAYMENT_TERMS = (1, 2, 3, 4, None)
+#: (statecode, statuscode) of the seeded orders, weighted: mostly fulfilled or invoiced.
+ORDER_STATUSES = (
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 100001),
+    (3, 100001),
+    (3, 100002),
+    (4, 100003),
+    (4, 100003),
+)
+
+
+def _salesorders(
+    g: _Gen, ids: list[str], customers: tuple[list[str], list[str]], owner: str
+) -> Iterator[dict[str, Any]]:
+    """Orders, each for a contact (3 in 4) or an account, with amounts and Sales statuses.
+
+    `customerid` points at the customer; `accountid` / `contactid` (read-only in Dynamics 365)
+    hold the same id on the side of the customer's table.
+    """
+    rng = g.rng
+    accounts, contacts = customers
+    for i, (pk, (created, modified, version)) in enumerate(
+        zip(ids, g.stamps(len(ids)), strict=True)
+    ):
+        bits = rng.getrandbits(64)
+        on_contact = bool(contacts) and (not accounts or bits % 4 != 0)
+        pool = contacts if on_contact else accounts
+        customer = pool[(bits >> 2) % len(pool)] if pool else None
+        table = "contact" if on_contact else "account"
+        lines = round(50 + rng.random() * 4950, 2)
+        discount = round(lines * ((bits >> 20) % 4) * 0.05, 2)
+        freight = round(((bits >> 24) % 5) * 7.5, 2)
+        tax = round((lines - discount) * 0.2, 2)
+        state, status = ORDER_STATUSES[(bits >> 28) % len(ORDER_STATUSES)]
+        fulfilled = modified[:10] if state in (3, 4) else None
+        yield {
+            "salesorderid": pk,
+            "name": f"Order {i + 1:06d}",
+            "ordernumber": f"ORD-{i + 1:06d}",
+            "customerid": customer,
+            "customerid__target": table,
+            "accountid": customer if table == "account" else None,
+            "accountid__target": "account",
+            "contactid": customer if table == "contact" else None,
+            "contactid__target": "contact",
+            "description": None,
+            "emailaddress": None,
+            "totalamount": round(lines - discount + freight + tax, 2),
+            "totallineitemamount": lines,
+            "totaltax": tax,
+            "discountamount": discount or None,
+            "freightamount": freight,
+            "discountpercentage": None,
+            "exchangerate": 1.0,
+            "datefulfilled": fulfilled,
+            "submitdate": created[:10] if state else None,
+            "requestdeliveryby": None,
+            "prioritycode": 1,
+            "shippingmethodcode": SHIPPING[(bits >> 32) % len(SHIPPING)],
+            "paymenttermscode": PAYMENT_TERMS[(bits >> 36) % len(PAYMENT_TERMS)],
+            "willcall": (bits >> 40) % 10 == 0,
+            "ispricelocked": state in (3, 4),
+            "ownerid": owner,
+            "statecode": state,
+            "statuscode": status,
+            "createdon": created,
+            "modifiedon": modified,
+            "versionnumber": version,
+        }
+
+
 def _systemusers(g: _Gen, apps: list[RegisteredApp]) -> Iterator[dict[str, Any]]:
     """Yield the application users of the organisation's own app registrations."""
     for app, (created, modified, version) in zip(apps, g.stamps(len(apps)), strict=True):
@@ -317,6 +395,7 @@ def _load(conn: sqlite3.Connection, table: Table, rows: Iterator[dict[str, Any]]
 def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]:
     """Replace all data with a deterministic sample; return the row count per table."""
     counts = sizes.resolved()
+    orders = counts.pop("salesorder")
     g = _Gen(seed_value)
     ids = {name: g.ids(n) for name, n in counts.items()}
     owner = APPS[0].user_id
@@ -334,10 +413,13 @@ def seed(store: Store, sizes: SeedSizes, seed_value: int = 42) -> dict[str, int]
             _load(conn, store.table(name), make(g, ids[name], ids[related], owner))
         _load(conn, store.table("systemuser"), _systemusers(g, users))
         _load(conn, store.table("team"), _teams(g))
+        # Drawn last, so the other tables' rows do not depend on the number of orders.
+        customers = (ids["account"], ids["contact"])
+        _load(conn, store.table("salesorder"), _salesorders(g, g.ids(orders), customers, owner))
         for table in store.tables:
             for stmt in index_statements(table):
                 conn.execute(stmt)
-    return {**counts, "systemuser": len(users), "team": 1}
+    return {**counts, "systemuser": len(users), "team": 1, "salesorder": orders}
 
 
 def seed_signature(sizes: SeedSizes, seed_value: int) -> str:
