@@ -22,7 +22,13 @@ LOCK = REPO_ROOT / "requirements" / "lock.txt"
 PLUGINS = {
     "tap-dynamics365": ("tap-dynamics365", {"crm-campaign-sync-dataverse"}),
     "tap-adobe-campaign": ("tap-adobe-campaign", {"crm-campaign-sync-campaign"}),
-    "target-adobe-campaign": ("target-adobe-campaign", {"crm-campaign-sync-campaign"}),
+    "target-adobe-campaign": (
+        "target-adobe-campaign",
+        {
+            "crm-campaign-sync-campaign",
+            "crm-campaign-sync-dataverse",
+        },  # the schema wizard reads D365
+    ),
     "target-dynamics365": ("target-dynamics365", {"crm-campaign-sync-dataverse"}),
 }
 LOCAL = {

@@ -7,9 +7,7 @@ import typing as t
 from singer_sdk.sinks import BatchSink
 
 if t.TYPE_CHECKING:
-    from singer_sdk.target_base import Target
-
-    from target_adobe_campaign.target import TargetAdobeCampaign
+    from target_adobe_campaign.enumerations import Choices
 
 #: Option sets are registered as they arrive and synchronised when a choice field needs them
 #: or the sinks drain, so the batch never has to fill up.
@@ -24,16 +22,12 @@ class EnumerationSink(BatchSink):
     reads but writes nothing.
     """
 
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: t.Sequence[str] | None,
-    ) -> None:
-        """Keep the target: its `choices` hold the run's option sets and enumerations."""
-        self.target = t.cast("TargetAdobeCampaign", target)
-        super().__init__(target, stream_name, schema, key_properties)
+    choices: t.ClassVar[Choices]
+
+    @classmethod
+    def serving(cls, choices: Choices) -> type[EnumerationSink]:
+        """Return the sink class registering options into `choices` (one per run)."""
+        return type(cls.__name__, (cls,), {"choices": choices})
 
     @property
     def max_size(self) -> int:
@@ -42,13 +36,13 @@ class EnumerationSink(BatchSink):
 
     def process_record(self, record: dict, context: dict) -> None:
         """Register the option at once: choice fields of other streams may need it."""
-        self.target.choices.add_option(record)
+        self.choices.add_option(record)
 
     def process_batch(self, context: dict) -> None:
         """Synchronise the enumerations whose option sets changed."""
-        if not self.target.choices.fields:
+        if not self.choices.fields:
             self.logger.info(
                 "Stream %s: no 'enumerations' configured, options ignored", self.stream_name
             )
             return
-        self.target.choices.sync()
+        self.choices.sync()

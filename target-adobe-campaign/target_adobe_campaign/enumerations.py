@@ -11,8 +11,8 @@ label; `value`: the technical value).
 - A configured field of a record carries the D365 technical value; when its batch is written
   it becomes the matching enumeration value's name (same stored value first, then same name).
   A value Campaign does not have yet (option_sets arriving after the tables) waits until
-  its option set arrived and was synchronised; STATE is held back meanwhile. A value that still
-  matches nothing is rejected, naming record and field.
+  its option set arrived and was synchronised (`ordering.WriteOrder` holds the record back, and
+  STATE with it). A value that still matches nothing is rejected, naming record and field.
 - Multi-select choices (a list, or comma-separated values): Campaign enumerations hold one
   value, so by default the record is rejected naming field and values; `multi_select:
   join_labels` writes the labels joined by `separator` into a string field instead.
@@ -26,24 +26,20 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from campaign_client.classic import ClassicClient, Enumeration, EnumValue, match, plan_write
+from campaign_client.classic import Enumeration, EnumValue, match, plan_write
 from singer_sdk import typing as th
 
 from target_adobe_campaign.options import StreamOptionsError
-from target_adobe_campaign.payload import (
-    DELETED_AT,
-    FILTERED_OUT,
-    SDC_PREFIX,
-    RecordRejectedError,
-    key_of,
-)
+from target_adobe_campaign.payload import SDC_PREFIX, RecordRejectedError
 from target_adobe_campaign.replacements import match_form
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    import logging
+    from collections.abc import Callable, Iterable, Mapping
 
-    from target_adobe_campaign.sinks import CampaignSink
-    from target_adobe_campaign.target import TargetAdobeCampaign
+    from campaign_client.classic import EnumWrite
+
+    from target_adobe_campaign.report import Report
 
 OPTION_SETS_STREAM = "option_sets"
 VALUE_NAMES = ("label", "value")
@@ -79,14 +75,25 @@ ENUMERATIONS_SETTING = th.Property(
 SOAP_URL_SETTING = th.Property(
     "soap_url",
     th.StringType,
-    description="Campaign Classic/v8 SOAP router used to read and write enumerations; "
-    "default <api_base_url>/nl/jsp/soaprouter.jsp",
+    description="Campaign v8 / Classic SOAP router (https), e.g. "
+    "https://<instance>.campaign.adobe.com/nl/jsp/soaprouter.jsp: the v8 backend's API, and "
+    "where enumerations are read and written; default <api_base_url>/nl/jsp/soaprouter.jsp",
 )
 FIELD_OPTIONS = frozenset(
     ENUMERATIONS_SETTING.to_dict()["enumerations"]["additionalProperties"]["additionalProperties"][
         "properties"
     ]
 )
+
+
+class EnumStore(t.Protocol):
+    """Where enumerations are read and written (`campaign_client.classic.ClassicClient`)."""
+
+    def read_enumeration(self, name: str) -> Enumeration | None:
+        """Return the enumeration `name` as Campaign stores it, or None."""
+
+    def write(self, write: EnumWrite) -> None:
+        """Write (create, add to or replace) one enumeration."""
 
 
 class _Pending:
@@ -245,19 +252,32 @@ class OptionSet:
 class Choices:
     """The run's option sets, Campaign's enumerations and the records waiting for them."""
 
-    def __init__(self, target: TargetAdobeCampaign) -> None:
-        """Read the setting; nothing is called until a choice field or option set needs it."""
-        self.target = target
-        self.logger = target.logger
+    def __init__(
+        self,
+        config: Mapping[str, t.Any],
+        store: Callable[[], EnumStore],
+        report: Report,
+        *,
+        dry_run: bool,
+        logger: logging.Logger,
+    ) -> None:
+        """Read the setting; nothing is called until a choice field or option set needs it.
+
+        `store` makes the SOAP client enumerations are read and written with (the backend's).
+        """
+        self._store = store
+        self.report = report
+        self.dry_run = dry_run
+        self.logger = logger
         self.fields, _ = parse_fields(
-            target.config.get("enumerations") or {}, target.config.get("resources") or {}
+            config.get("enumerations") or {}, config.get("resources") or {}
         )
         self.option_sets: dict[tuple[str, str], OptionSet] = {}
         self._campaign: dict[str, Enumeration | None] = {}
         self._dirty: set[tuple[str, str]] = set()
-        self._pending: dict[str, list[dict[str, t.Any]]] = {}
         self._checked: set[str] = set()
         self._warned: set[str] = set()
+        #: All input is read: a value that matches nothing now never will (rejected, not held).
         self.final = False
 
     @cached_property
@@ -266,9 +286,9 @@ class Choices:
         return frozenset(f.option_set for by in self.fields.values() for f in by.values())
 
     @cached_property
-    def classic(self) -> ClassicClient:
-        """The SOAP client (on the REST client's session, token and retries)."""
-        return ClassicClient.from_config(self.target.config, self.target.client)
+    def classic(self) -> EnumStore:
+        """The SOAP client enumerations are read and written with (made on first use)."""
+        return self._store()
 
     def campaign(self, name: str) -> Enumeration | None:
         """Return Campaign's enumeration `name` (read once per run, then kept up to date)."""
@@ -314,13 +334,12 @@ class Choices:
         planned = plan_write(
             current, option_set.wanted(name, choice.value_names, current), replace=choice.replace
         )
-        summary = self.target.summary
         if planned is None:
-            summary.add(OPTION_SETS_STREAM, "unchanged")
+            self.report.add(OPTION_SETS_STREAM, "unchanged")
             return
         outcome = "created" if current is None else "updated"
         how = "replaced" if planned.replace else "added"
-        if self.target.dry_run:
+        if self.dry_run:
             self.logger.info("DRY RUN: enumeration %s would be %s (%s)", name, outcome, how)
         else:
             self.classic.write(planned)
@@ -328,7 +347,7 @@ class Choices:
                 "Enumeration %s %s: %d value(s) %s", name, outcome, len(planned.values), how
             )
         self._campaign[name] = planned.result(current)
-        summary.add(OPTION_SETS_STREAM, outcome)
+        self.report.add(OPTION_SETS_STREAM, outcome)
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -337,65 +356,9 @@ class Choices:
 
     # --- records --------------------------------------------------------------------------
 
-    def ready(self, sink: CampaignSink, records: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
-        """Return the records to write now, choice fields converted; reject or hold the rest.
-
-        Records held earlier come first; a newer record of the same key replaces a held one.
-        Records of a stream whose parent stream has waiting records wait with them.
-        """
-        stream = sink.stream_name
-        fields = self.fields.get(stream)
-        if not fields and stream not in self._pending and not self._parent_waits(sink):
-            return records
-        batch = self._supersede(self._pending.pop(stream, []), records, sink.route.key)
-        if self._parent_waits(sink):
-            # A child written before its waiting parent would not find it: it waits too.
-            self._pending[stream] = batch
-            self.logger.info("%d %s record(s) wait for their parents", len(batch), stream)
-            return []
-        if not fields:
-            return batch
-        self._check_schema(stream, fields, sink.schema.get("properties") or {})
-        self.sync()
-        out: list[dict[str, t.Any]] = []
-        held: list[dict[str, t.Any]] = []
-        for record in batch:
-            if record.get(DELETED_AT) is not None or record.get(FILTERED_OUT):
-                out.append(record)  # never written as such: nothing to convert
-                continue
-            try:
-                converted = {name: self.convert(f, record.get(name)) for name, f in fields.items()}
-            except RecordRejectedError as exc:
-                sink._reject(
-                    record, _key_or_none(record, sink.route.key), exc.reason, field=exc.field
-                )
-                continue
-            if any(value is PENDING for value in converted.values()):
-                held.append(record)
-                continue
-            out.append({**record, **{k: v for k, v in converted.items() if k in record}})
-        if held:
-            self._pending[stream] = held
-            self.logger.info(
-                "%d %s record(s) wait for their option sets (stream %s)",
-                len(held),
-                stream,
-                OPTION_SETS_STREAM,
-            )
-        return out
-
-    @staticmethod
-    def _supersede(
-        held: list[dict[str, t.Any]], records: list[dict[str, t.Any]], key: str
-    ) -> list[dict[str, t.Any]]:
-        if not held:
-            return records
-        newer = {_key_or_none(record, key) for record in records} - {None}
-        return [r for r in held if _key_or_none(r, key) not in newer] + records
-
-    def _check_schema(
-        self, stream: str, fields: Mapping[str, ChoiceField], properties: Mapping[str, t.Any]
-    ) -> None:
+    def check_schema(self, stream: str, properties: Mapping[str, t.Any]) -> None:
+        """Refuse a stream whose schema lacks one of its configured choice fields."""
+        fields = self.fields.get(stream) or {}
         if stream in self._checked:
             return
         missing = [f.where for f in fields.values() if f.name not in properties]
@@ -403,6 +366,17 @@ class Choices:
             msg = f"{', '.join(missing)}: not a property of stream '{stream}'"
             raise StreamOptionsError(msg)
         self._checked.add(stream)
+
+    def convert_record(self, stream: str, record: dict[str, t.Any]) -> dict[str, t.Any] | None:
+        """Return the record with its choice fields as value names; None while one is PENDING.
+
+        Raises `RecordRejectedError` naming the field whose value matches nothing.
+        """
+        fields = self.fields.get(stream) or {}
+        converted = {name: self.convert(f, record.get(name)) for name, f in fields.items()}
+        if any(value is PENDING for value in converted.values()):
+            return None
+        return {**record, **{k: v for k, v in converted.items() if k in record}}
 
     def convert(self, choice: ChoiceField, value: t.Any) -> t.Any:
         """Return the Campaign value of a D365 choice value, PENDING, or raise a rejection."""
@@ -476,27 +450,6 @@ class Choices:
             "into a string field"
         )
 
-    # --- end of the run and STATE ---------------------------------------------------------
-
-    def _parent_waits(self, sink: CampaignSink) -> bool:
-        """Whether records of a parent stream of `sink` wait (until the run's end)."""
-        return not self.final and any(self._pending.get(link.stream) for link in sink.route.links)
-
-    def holding(self) -> int:
-        """How many records wait for their option sets (STATE must not pass them)."""
-        return sum(len(records) for records in self._pending.values())
-
-    def settle(self) -> None:
-        """All input is read: synchronise, then write or reject every waiting record."""
-        self.final = True
-        self.sync()
-        for stream in list(self._pending):
-            sink = self.target.get_sink(stream)
-            if sink.current_size:  # with its newer records
-                self.target.drain_one(sink)
-            else:
-                sink.process_batch({"records": []})
-
 
 def _multi(value: t.Any) -> list[t.Any] | None:
     """Return the values of a multi-select choice (a list, or comma-separated text), or None."""
@@ -505,10 +458,3 @@ def _multi(value: t.Any) -> list[t.Any] | None:
     if isinstance(value, str) and "," in value:
         return [part.strip() for part in value.split(",") if part.strip()]
     return None
-
-
-def _key_or_none(record: Mapping[str, t.Any], key: str) -> str | None:
-    try:
-        return key_of(record, key)
-    except RecordRejectedError:
-        return None

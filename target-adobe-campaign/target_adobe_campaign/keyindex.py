@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import threading
 import typing as t
-from dataclasses import dataclass, field
+
+from target_adobe_campaign.state import (
+    AmbiguousAdoptionError,
+    DuplicateKeyError,
+    Entry,
+    adoption_value,
+)
 
 if t.TYPE_CHECKING:
     import logging
@@ -24,37 +30,6 @@ if t.TYPE_CHECKING:
 
 #: Records per page while indexing: few, large pages (Campaign's default is 25).
 INDEX_LINE_COUNT = 5000
-
-
-@dataclass
-class Entry:
-    """One Campaign record: how to address it and its values as last read or written."""
-
-    pkey: str
-    href: str  # as Campaign returned it, else <resource path>/<PKey>
-    values: dict[str, t.Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_record(cls, record: dict[str, t.Any], path: str) -> Entry:
-        """Index a record as Campaign returned it (`path`: its resource under the API root)."""
-        pkey = record["PKey"]
-        return cls(pkey=pkey, href=record.get("href") or f"{path}/{pkey}", values=record)
-
-
-class DuplicateKeyError(Exception):
-    """Several Campaign records carry the same key: none of them is written."""
-
-
-class AmbiguousAdoptionError(Exception):
-    """Several records without a key hold the value a new record would be adopted by."""
-
-
-def adoption_value(value: t.Any) -> str | None:
-    """Return the form values are matched in for adoption: trimmed, case-folded (emails)."""
-    if value is None:
-        return None
-    text = str(value).strip().casefold()
-    return text or None
 
 
 class KeyIndex:

@@ -1,17 +1,24 @@
-"""TargetAdobeCampaign: settings, stream routing, shared key indexes, rejects and summary."""
+"""TargetAdobeCampaign: settings, stream routing, and the run's write path put together.
+
+The write path: sinks plan (`plan`), a backend executes (`rest_backend` or `v8_backend`, by
+the `backend` setting), `ordering.WriteOrder` decides when parents, held-back records and
+STATE go, and `report.Report` counts outcomes and writes rejects.
+"""
 
 from __future__ import annotations
 
-import copy
-import threading
 import typing as t
-from collections import defaultdict
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
 from campaign_client.client import CampaignClient
-from campaign_client.settings import CONNECTION_SETTINGS, connection_errors
+from campaign_client.settings import (
+    CONNECTION_SETTINGS,
+    SOAP_SETTINGS,
+    connection_errors,
+    soap_errors,
+)
+from campaign_client.soap_session import SoapSession
 from singer_sdk import Target
 from singer_sdk import typing as th
 from sync_support.interrupt import stop_on_signal
@@ -27,18 +34,26 @@ from target_adobe_campaign.enumerations import (
     Choices,
     parse_fields,
 )
-from target_adobe_campaign.keyindex import KeyIndex
 from target_adobe_campaign.optouts import OPT_OUT_SETTINGS, OptOutPolicy
+from target_adobe_campaign.ordering import WriteOrder
 from target_adobe_campaign.outcomes import OUTCOMES, would_line
-from target_adobe_campaign.pool import CallPool
+from target_adobe_campaign.report import Report
+from target_adobe_campaign.rest_backend import RestBackend
 from target_adobe_campaign.routing import RESOURCES_SETTING, Route, parse_routes
-from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink
+from target_adobe_campaign.sinks import DEFAULT_BATCH_SIZE, CampaignSink, SinkServices
+from target_adobe_campaign.v8_backend import DEFAULT_COLLECTION_SIZE, V8Backend
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
     from types import FrameType
 
+    from target_adobe_campaign.backend import Backend
+
 DEFAULT_REJECTS_FILE = "output/rejects/target-adobe-campaign.jsonl"
+V8 = "v8"
+#: `backend`, `soap_auth`, `soap_login`, `soap_password` (the shared SOAP settings); `soap_url`
+#: is the enumerations' setting, which the v8 backend uses too.
+BACKEND_SETTINGS = tuple(p for name, p in SOAP_SETTINGS.wrapped.items() if name != "soap_url")
 
 
 def setting_errors(config: Mapping[str, t.Any]) -> list[str]:
@@ -46,6 +61,7 @@ def setting_errors(config: Mapping[str, t.Any]) -> list[str]:
     resources = config.get("resources") or {}
     return (
         connection_errors(config)
+        + (soap_errors(config) if config.get("backend") == V8 else [])
         + parse_routes(resources)[1]
         + parse_fields(config.get("enumerations") or {}, resources)[1]
     )
@@ -60,7 +76,7 @@ class RecordsRejectedError(Exception):
 
 
 class TargetAdobeCampaign(Target):
-    """Singer target upserting Adobe Campaign Standard profiles and custom resources."""
+    """Singer target upserting Adobe Campaign profiles and custom resources (Standard or v8)."""
 
     name = "target-adobe-campaign"
     default_sink_class = CampaignSink
@@ -101,14 +117,23 @@ class TargetAdobeCampaign(Target):
         ),
         *OPT_OUT_SETTINGS,
         ENUMERATIONS_SETTING,
+        *BACKEND_SETTINGS,
         SOAP_URL_SETTING,
+        th.Property(
+            "v8_collection_size",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_COLLECTION_SIZE,
+            description="backend v8: records per WriteCollection call (one transaction; a "
+            "refused record makes the target split it to find that record)",
+        ),
         STRICT_SETTINGS,
         th.Property(
             "dry_run",
             th.BooleanType,
             default=False,
             description="Read Campaign, map, validate and decide as usual, but write nothing "
-            "(no POST/PATCH/DELETE) and emit no STATE; the summary counts what would be done",
+            "(no POST/PATCH/DELETE, no WriteCollection) and emit no STATE; the summary counts "
+            "what would be done",
         ),
     ).to_dict()
 
@@ -128,13 +153,6 @@ class TargetAdobeCampaign(Target):
         super().__init__(**kwargs)
         self.max_parallelism = 1
         self.summary = RunSummary(OUTCOMES)
-        self._indexes: dict[tuple[str, str], KeyIndex] = {}
-        #: Stream → CRM ids its filter left out in this run (their children follow them).
-        self.filtered_out: defaultdict[str, set[str]] = defaultdict(set)
-        self._indexes_lock = threading.Lock()
-        self._batch_depth = 0
-        self._checkpointing = False
-        self._emitted_state: dict | None = None
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -166,13 +184,8 @@ class TargetAdobeCampaign(Target):
 
     @cached_property
     def client(self) -> CampaignClient:
-        """The REST client every sink shares."""
+        """The REST client (the standard backend; tests hook its session)."""
         return CampaignClient.from_config(self.config, logger=self.logger)
-
-    @cached_property
-    def executor(self) -> CallPool:
-        """The pool bounding concurrent Campaign calls (`max_concurrency`)."""
-        return CallPool(max_workers=self.config.get("max_concurrency", 4))
 
     @cached_property
     def rejects(self) -> RejectsFile:
@@ -185,37 +198,59 @@ class TargetAdobeCampaign(Target):
         configured = self.config.get("summary_file")
         return Path(configured) if configured else self.rejects.path.with_suffix(".summary.json")
 
-    def key_index(self, stream: str) -> KeyIndex:
-        """Return the key index of `stream`'s resource, read from Campaign on first use.
+    @cached_property
+    def report(self) -> Report:
+        """Where outcomes are counted and rejects written."""
+        return Report(self.summary, self.rejects, self.logger)
 
-        Streams routed to the same resource and key (e.g. a stream and its deletes split
-        off with a stream map) share one index.
-        """
-        route = self.routes[stream]
-        with self._indexes_lock:
-            index = self._indexes.get((route.path, route.key))
-            if index is None:
-                adopt_by = {
-                    other.options.adopt_by
-                    for other in self.routes.values()
-                    if (other.path, other.key) == (route.path, route.key) and other.options.adopt_by
-                }
-                index = KeyIndex(self.client, route, self.logger, adopt_by)
-                index.load()
-                self._indexes[route.path, route.key] = index
-            return index
+    @cached_property
+    def backend(self) -> Backend:
+        """What reads Campaign and executes writes (`backend`: standard REST, or v8 SOAP)."""
+        if self.config.get("backend") == V8:
+            session = SoapSession.from_config(self.config, logger=self.logger)
+            return V8Backend(session, self.routes, self.report, self.config, self.logger)
+        return RestBackend(self.client, self.routes, self.report, self.config, self.logger)
 
     # --- sinks and ordering ---------------------------------------------------------------
 
     @cached_property
     def choices(self) -> Choices:
         """D365 option sets → Campaign enumerations, and choice fields (`enumerations`)."""
-        return Choices(self)
+        return Choices(
+            self.config,
+            self.backend.enum_store,
+            self.report,
+            dry_run=self.dry_run,
+            logger=self.logger,
+        )
+
+    @cached_property
+    def order(self) -> WriteOrder:
+        """Parents first, held-back records, and when STATE may be emitted."""
+        return WriteOrder(
+            self, self.routes, self.choices, self.report, dry_run=self.dry_run, logger=self.logger
+        )
+
+    @cached_property
+    def sink_services(self) -> SinkServices:
+        """What every CampaignSink of the run is given."""
+        return SinkServices(
+            routes=self.routes,
+            backend=self.backend,
+            order=self.order,
+            report=self.report,
+            policy=self.opt_outs,
+            apply_deletes=bool(self.config.get("apply_deletes", False)),
+            dry_run=self.dry_run,
+        )
 
     def get_sink_class(self, stream_name: str) -> type[CampaignSink | EnumerationSink]:
-        """Refuse streams the `resources` setting does not route (option sets aside)."""
+        """Refuse streams the `resources` setting does not route (option sets aside).
+
+        The classes carry the run's services: singer-sdk creates the sinks itself.
+        """
         if stream_name == OPTION_SETS_STREAM and stream_name not in self.routes:
-            return EnumerationSink
+            return self._enumeration_sink
         if stream_name not in self.routes:
             msg = (
                 f"Stream '{stream_name}' has no entry in the 'resources' setting (routed "
@@ -223,63 +258,26 @@ class TargetAdobeCampaign(Target):
                 "with a stream map (__alias__)."
             )
             raise UnroutedStreamError(msg)
-        return CampaignSink
+        return self._campaign_sink
 
-    def drain_parents(self, route: Route) -> None:
-        """Write the pending records of `route`'s parent streams (and theirs) first."""
-        for link in route.links:
-            self.drain_parents(self.routes[link.stream])
-            if self.sink_exists(link.stream):
-                self.drain_one(self.get_sink(link.stream))
+    @cached_property
+    def _campaign_sink(self) -> type[CampaignSink]:
+        return CampaignSink.serving(self.sink_services)
+
+    @cached_property
+    def _enumeration_sink(self) -> type[EnumerationSink]:
+        return EnumerationSink.serving(self.choices)
 
     # --- checkpoints and signals ----------------------------------------------------------
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Mark a sink's batch as being written: parents drained meanwhile checkpoint nothing.
-
-        A parent's batch written from a child's (`drain_parents`) ends while the child's
-        records are still unwritten; the checkpoint waits for the outermost batch.
-        """
-        self._batch_depth += 1
-        try:
-            yield
-        finally:
-            self._batch_depth -= 1
-
-    def drained(self) -> None:
-        """After a batch is written, write what the other sinks hold and emit the latest STATE.
-
-        The SDK emits STATE only once every sink is drained (end of input, or records older
-        than five minutes), so a killed run would start over. The latest STATE arrived before
-        the record that filled the written batch; once every sink has written what it holds
-        (`drain_all`, which then emits that STATE), every record it covers is in Campaign.
-        """
-        if self._batch_depth or self._checkpointing or self.dry_run:
-            return
-        self._checkpointing = True
-        try:
-            self.drain_all()
-        finally:
-            self._checkpointing = False
-
     @override
     def _write_state_message(self, state: dict) -> None:
-        """Emit a STATE once, never past records still waiting, and none in a dry run.
+        """Emit a STATE when `WriteOrder.may_emit` allows it.
 
-        Once: the end-of-input drain would repeat the last checkpoint. In a dry run Meltano
-        keeps the bookmarks of the last real run.
+        Once, never past records still waiting, never in a dry run.
         """
-        if self.dry_run:
-            self.logger.debug("DRY RUN: STATE not emitted")
-            return
-        if self.choices.holding():  # STATE must not pass records still waiting to be written
-            self.logger.info("STATE held back: records wait for their option sets")
-            return
-        if state == self._emitted_state:
-            return
-        super()._write_state_message(state)
-        self._emitted_state = copy.deepcopy(state)
+        if self.order.may_emit(state):
+            super()._write_state_message(state)
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
@@ -287,8 +285,8 @@ class TargetAdobeCampaign(Target):
 
         Calls not started yet are cancelled; those in flight end on their own.
         """
-        if "executor" in self.__dict__:
-            self.executor.stop()
+        if "backend" in self.__dict__:
+            self.backend.stop()
         stop_on_signal(self.logger, signum)
 
     # --- end of run -----------------------------------------------------------------------
@@ -296,10 +294,11 @@ class TargetAdobeCampaign(Target):
     def process_endofpipe(self) -> None:
         """Drain and emit STATE, then write the summary; fail if anything was rejected."""
         try:
-            self.choices.settle()  # write (or reject) the records waiting for option sets
+            self.order.settle()  # write (or reject) the records waiting for option sets
             super().process_endofpipe()
         finally:
-            self.executor.shutdown(wait=True)
+            if "backend" in self.__dict__:
+                self.backend.close()
             self.rejects.close()
         self.summary.write(self.summary_path, self.rejects.path, dry_run=self.dry_run)
         for stream, counts in self.summary.streams().items():
