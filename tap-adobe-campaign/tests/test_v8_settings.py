@@ -54,7 +54,8 @@ def test_check_on_v8(campaign, capsys, tmp_path: Path) -> None:
     capsys.readouterr()
     assert main(["--config", str(config), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert [s["step"] for s in report["steps"]] == ["logon", "schema", "page"]
+    steps = ["logon", "schema nms:recipient", "page nms:recipient"]
+    assert [s["step"] for s in report["steps"]] == steps
     assert "nms:recipient: first page, 5 records" in report["steps"][2]["detail"]
     config.write_text(json.dumps(v8_config(campaign, soap_url=campaign.info["soap_url"] + "x")))
     assert main(["--config", str(config)]) == 1

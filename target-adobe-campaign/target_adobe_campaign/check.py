@@ -5,8 +5,10 @@
 
 Steps (the vendor steps of tap-adobe-campaign's check, one Campaign client): token, then for
 every resource the `resources` setting routes to, its metadata (it exists on this tenant) and
-its first page (read access). One line per step, `ok|FAIL <step>: <detail> (<ms> ms)`; exit 0
-when all are ok, 1 otherwise, 2 on a config error. Nothing is written.
+its first page (read access). With `backend: v8`: logon, then for every routed schema
+(`nms:recipient`, `cus:*`) its schema (it is built on this instance) and its first page, over
+the SOAP router. One line per step, `ok|FAIL <step>: <detail> (<ms> ms)`; exit 0 when all are
+ok, 1 otherwise, 2 on a config error. Nothing is written.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ import typing as t
 
 from campaign_client.checks import metadata_step, page_step, token_step
 from campaign_client.client import CampaignClient
+from campaign_client.settings import V8
+from campaign_client.soap_checks import logon_step
+from campaign_client.soap_checks import page_step as soap_page_step
+from campaign_client.soap_checks import schema_step as soap_schema_step
+from campaign_client.soap_session import SoapSession
 from sync_support.checks import CheckStep, cli_config, parse_args, print_report, run_checks
 from sync_support.settings_check import ConfigError
 
 from target_adobe_campaign.routing import parse_routes
+from target_adobe_campaign.v8_schema import schema_id
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,9 +45,19 @@ def target_steps(client: CampaignClient, config: Mapping[str, t.Any]) -> list[Ch
     return steps
 
 
+def v8_steps(session: SoapSession, config: Mapping[str, t.Any]) -> list[CheckStep]:
+    """Logon, then schema and first page of each routed schema (once per schema)."""
+    routes = parse_routes(config.get("resources") or {})[0]
+    steps = [logon_step(session)]
+    for schema in dict.fromkeys(schema_id(route) for route in routes.values()):
+        steps += [soap_schema_step(session, schema), soap_page_step(session, schema)]
+    return steps
+
+
 DESCRIPTION = (
     "Check the connection to Adobe Campaign: IMS token, and the metadata and "
-    "first page of every resource the resources setting routes to. Writes nothing."
+    "first page of every resource the resources setting routes to (backend v8: logon, and "
+    "the schema and first page of every routed schema). Writes nothing."
 )
 
 
@@ -62,8 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot read the config: {exc}", file=sys.stderr)
         return 2
     # one try per request: a check reports what Campaign answers now, without backoff
-    client = CampaignClient.from_config({**target.config, "max_retries": 0}, logger=target.logger)
-    return print_report(run_checks(target_steps(client, target.config)), as_json=args.json)
+    config = {**target.config, "max_retries": 0}
+    if config.get("backend") == V8:
+        steps = v8_steps(SoapSession.from_config(config, logger=target.logger), config)
+    else:
+        steps = target_steps(CampaignClient.from_config(config, logger=target.logger), config)
+    return print_report(run_checks(steps), as_json=args.json)
 
 
 def cli() -> None:

@@ -9,6 +9,7 @@ from target_adobe_campaign.check import main
 
 from .helpers import connection, writes
 from .test_two_levels import TASK_ROUTES
+from .v8 import v8_config
 
 LINE = re.compile(r"^(ok|FAIL) (\S+(?: \S+)?): .* \(\d+ ms\)$")
 
@@ -85,3 +86,28 @@ def _flatten(value, prefix=""):
             yield from _flatten(item, f"{path}.")
         else:
             yield path, item
+
+
+def test_on_v8_every_routed_schema_is_checked_over_soap(campaign, tmp_path, capsys) -> None:
+    config = {**v8_config(campaign), "resources": TASK_ROUTES}
+    assert main(["--config", write_config(tmp_path, config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), lines
+    assert [m[2] for m in matches if m] == [
+        "logon",
+        "schema nms:recipient",
+        "page nms:recipient",
+        "schema cus:project",
+        "page cus:project",
+        "schema cus:projectTask",
+        "page cus:projectTask",
+    ]
+    assert "first page, 5 records" in lines[2]
+    assert campaign.info["operator_password"] not in "\n".join(lines)
+
+    missing = {**TASK_ROUTES, "x": {"resource": "cusNothing", "key": "cusCrmId"}}
+    config = {**v8_config(campaign), "resources": missing}
+    assert main(["--config", write_config(tmp_path, config)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL schema cus:nothing: cus:nothing: no such schema on this instance" in out

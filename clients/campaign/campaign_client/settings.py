@@ -106,7 +106,8 @@ def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
-BACKENDS = ("standard", "v8")
+V8 = "v8"
+BACKENDS = ("standard", V8)
 SOAP_AUTH_MODES = ("ims_bearer", "bearer_logon", "login_password")
 
 SOAP_SETTINGS = th.PropertiesList(
