@@ -13,33 +13,22 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from dataverse_client.client import DataverseAPIError
-from dataverse_client.metadata import Table, label, list_options
+from dataverse_client.metadata import (
+    ATTRIBUTE_PROPERTIES,
+    CHOICE_TYPES,
+    TABLE_PROPERTIES,
+    Table,
+    label,
+    list_options,
+)
 
 if t.TYPE_CHECKING:
     from dataverse_client.client import DataverseClient
 
-TABLE_SELECT = (
-    "LogicalName",
-    "EntitySetName",
-    "PrimaryIdAttribute",
-    "PrimaryNameAttribute",
-    "IsCustomEntity",
-    "IsActivity",
-    "ChangeTrackingEnabled",
-    "DisplayName",
-    "DisplayCollectionName",
-)
-ATTRIBUTE_SELECT = (
-    "LogicalName",
-    "AttributeType",
-    "AttributeTypeName",
-    "AttributeOf",
-    "IsValidForRead",
-    "IsPrimaryId",
-    "DisplayName",
-)
+TABLE_SELECT = (*TABLE_PROPERTIES, "DisplayCollectionName")
+ATTRIBUTE_SELECT = ATTRIBUTE_PROPERTIES
 NS = "Microsoft.Dynamics.CRM"
-OPTION_TYPES = frozenset({"Picklist", "State", "Status"})
+OPTION_TYPES = CHOICE_TYPES
 
 
 class TableNotFoundError(Exception):
