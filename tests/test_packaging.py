@@ -68,7 +68,9 @@ def test_a_plugin_folder_installs_alone_and_runs(folder: str, tmp_path: Path) ->
     venv = tmp_path / "venv"
     run(UV, "venv", "-q", venv)
     python = venv / "bin" / "python"
-    run(UV, "pip", "install", "-q", "--python", python, "-c", LOCK, REPO_ROOT / folder)
+    # uv caches a local package's build until its pyproject.toml changes: rebuild ours from the tree
+    refresh = [arg for name in LOCAL for arg in ("--refresh-package", name)]
+    run(UV, "pip", "install", "-q", "--python", python, *refresh, "-c", LOCK, REPO_ROOT / folder)
 
     about = json.loads(run(venv / "bin" / executable, "--about", "--format", "json"))
     assert about["name"] == executable
