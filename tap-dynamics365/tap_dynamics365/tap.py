@@ -37,7 +37,8 @@ class TapDynamics365(Tap):
             "tables",
             th.ArrayType(th.StringType),
             default=["contact", "account"],
-            description="Table logical names or glob patterns (fnmatch, e.g. 'new_*') to sync",
+            description="Table logical names or glob patterns (fnmatch, e.g. 'new_*') to sync, "
+            "read in this order (list parents before the tables that link to them)",
         ),
         th.Property(
             "include_custom_tables",

@@ -115,9 +115,12 @@ def test_table_selection_globs_custom_and_excludes() -> None:
     chosen = select_tables(
         tables, include=["contact", "acc*"], include_custom=True, exclude=["new_secret"]
     )
-    assert [t.logical_name for t in chosen] == ["account", "contact", "new_project"]
+    # in the order `tables` lists them (parents before children), then the other custom ones
+    assert [t.logical_name for t in chosen] == ["contact", "account", "new_project"]
     chosen = select_tables(tables, include=["contact"], include_custom=False, exclude=[])
     assert [t.logical_name for t in chosen] == ["contact"]
+    chosen = select_tables(tables, include=["*"], include_custom=False, exclude=["new_*"])
+    assert [t.logical_name for t in chosen] == ["account", "contact", "lead"]
 
 
 def test_table_schema_adds_lookup_names_labels_and_delete_marker() -> None:

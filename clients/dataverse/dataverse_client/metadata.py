@@ -192,8 +192,22 @@ def select_tables(
     include_custom: bool,
     exclude: Iterable[str],
 ) -> list[Table]:
-    """Apply the `tables`, `include_custom_tables` and `exclude_tables` settings."""
+    """Apply the `tables`, `include_custom_tables` and `exclude_tables` settings.
+
+    Tables come in the order `include` lists them (a pattern's matches by name), then the custom
+    tables only `include_custom` brings, by name: a loader that writes parents first needs the
+    parents' table before its children's (contact before account before salesorder).
+    """
     include, exclude = list(include), list(exclude)
+
+    def order(table: Table) -> tuple[int, str]:
+        name = table.logical_name
+        rank = next(
+            (i for i, pattern in enumerate(include) if fnmatch.fnmatchcase(name, pattern)),
+            len(include),
+        )
+        return rank, name
+
     return sorted(
         (
             table
@@ -201,7 +215,7 @@ def select_tables(
             if (_matches(table.logical_name, include) or (include_custom and table.is_custom))
             and not _matches(table.logical_name, exclude)
         ),
-        key=lambda table: table.logical_name,
+        key=order,
     )
 
 
