@@ -6,7 +6,7 @@ import typing as t
 from functools import cached_property
 
 from dataverse_client.client import DataverseClient, connection_errors
-from dataverse_client.metadata import list_columns, list_tables, select_tables
+from dataverse_client.metadata import Column, Table, list_columns, list_tables, select_tables
 from dataverse_client.settings import CONNECTION_SETTINGS
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -30,6 +30,8 @@ class TapDynamics365(Tap):
 
     name = "tap-dynamics365"
     message_writer_class = MsgSpecWriter
+    #: Stream names as `discover_streams` returned them (the order `streams` keeps).
+    discovery_order: tuple[str, ...] = ()
 
     config_jsonschema = th.PropertiesList(
         *CONNECTION_SETTINGS,
@@ -118,8 +120,20 @@ class TapDynamics365(Tap):
         """The Web API client every stream shares."""
         return DataverseClient.from_config(self.config, logger=self.logger)
 
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The streams in discovery order: option_sets, then the tables as `tables` lists them.
+
+        The SDK sorts them by name, which would send account before contact: a loader that
+        writes parents first (target-adobe-campaign) rejects a child whose parent comes later,
+        and one that converts choices holds records until the option sets arrive.
+        """
+        streams = super().streams
+        return {name: streams[name] for name in self.discovery_order if name in streams} | streams
+
     def discover_streams(self) -> list[Stream]:
-        """One stream per selected table (attributes read table by table), plus option_sets."""
+        """Return the option_sets stream, then one stream per selected table, in `tables` order."""
         config = self.config
         tables = select_tables(
             list_tables(self.client),
@@ -128,7 +142,7 @@ class TapDynamics365(Tap):
             exclude=config.get("exclude_tables", []),
         )
         streams: list[Stream] = []
-        described = []
+        described: list[tuple[Table, list[Column]]] = []
         for table in tables:
             columns = list_columns(self.client, table)
             described.append((table, columns))
@@ -144,7 +158,8 @@ class TapDynamics365(Tap):
                     skip_forbidden=config.get("skip_forbidden_tables", False),
                 )
             )
-        streams.append(OptionSetsStream(self, self.client, described))
+        streams.insert(0, OptionSetsStream(self, self.client, described))
+        self.discovery_order = tuple(stream.name for stream in streams)
         return streams
 
 

@@ -224,3 +224,13 @@ def test_an_incremental_read_tells_its_lag_and_a_full_read_none(admin, caplog) -
     lag = int(summary.rsplit("lag_seconds ", 1)[1])
     assert before - oldest - 1 <= lag <= after - oldest + 1, summary
     assert lag >= 3590, summary
+
+
+def test_streams_are_read_in_the_order_tables_lists_them(admin) -> None:
+    """option_sets first, then the tables as listed (the SDK would sort them by name)."""
+    run = run_tap(["option_sets", "contact", "account"], tables=["contact", "account"])
+    order = list(dict.fromkeys(m["stream"] for m in run.messages if m["type"] == "RECORD"))
+    assert order == ["option_sets", "contact", "account"]
+    run = run_tap(["contact", "account"], tables=["account", "contact"])
+    order = list(dict.fromkeys(m["stream"] for m in run.messages if m["type"] == "RECORD"))
+    assert order == ["account", "contact"]
