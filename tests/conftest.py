@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -14,11 +15,18 @@ from tests.campaign_reader import CampaignReader
 from tests.dataverse_reader import DataverseReader
 from tests.harness import (
     CAMPAIGN_JOB,
+    CAMPAIGN_JOB_V8,
     CAMPAIGN_LOADER,
+    CAMPAIGN_LOADER_V8,
     CAMPAIGN_TAP,
+    CAMPAIGN_V8_PREFIX,
     EVENTS_JOB,
+    EVENTS_JOB_V8,
     EVENTS_LOADER,
     EVENTS_TAP,
+    EVENTS_TAP_V8,
+    EVENTS_V8_PREFIX,
+    REPO_ROOT,
     MeltanoProject,
     Pipeline,
 )
@@ -33,6 +41,49 @@ PAGE_SIZE = 250  # small pages: several checkpoints per table
 # do not (profiles created in Campaign, which the integration must leave alone).
 CAMPAIGN_CONTACTS = 600
 CAMPAIGN_PROFILES = 300
+#: Campaign's two APIs: Standard's REST (the default jobs) and a v8 instance's SOAP router (the
+#: `-v8` jobs). A test takes `backend` as a parameter to run on both (`BACKENDS`).
+BACKENDS = ("standard", "v8")
+#: The tables of meltano.yml's account and salesorder entries, and the schema wizard's output
+#: for them, which those entries are (target-adobe-campaign/tests/wizard_golden).
+WIZARD_TABLES = ("account", "salesorder")
+WIZARD_GOLDEN = REPO_ROOT / "target-adobe-campaign" / "tests" / "wizard_golden"
+
+
+@pytest.fixture
+def backend() -> str:
+    """The Campaign API the test's jobs use; `@pytest.mark.parametrize("backend", BACKENDS)`."""
+    return "standard"
+
+
+def prepare_campaign_schemas(
+    sb: Sandbox, backend: str, project: MeltanoProject, work_dir: Path
+) -> None:
+    """Make Campaign ready for account and salesorder, as an administrator would.
+
+    Standard: the wizard's custom resources (`resource.json`) published, cusAccount first (an
+    order links to it). v8: the wizard itself, `meltano invoke target-adobe-campaign:wizard
+    --tables account,salesorder --apply`, writing and building cus:account and cus:salesorder
+    on the instance; its files must be the golden ones meltano.yml's entries come from.
+    """
+    if backend == "standard":
+        for table in WIZARD_TABLES:
+            definition = json.loads((WIZARD_GOLDEN / table / "resource.json").read_text())
+            sb.campaign.admin.publish_resource(definition)
+        return
+    out = work_dir / "campaign-schemas"
+    env = {**sb.tap_env(), **sb.target_campaign_env(), **sb.v8_env("TARGET_ADOBE_CAMPAIGN")}
+    done = project.meltano(
+        "invoke",
+        "target-adobe-campaign:wizard",
+        *("--tables", ",".join(WIZARD_TABLES), "--out", str(out), "--apply"),
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for table in WIZARD_TABLES:
+        for name in ("srcSchema.xml", "meltano.v8.yml", "meltano.standard.yml"):
+            golden = (WIZARD_GOLDEN / table / name).read_text()
+            assert (out / table / name).read_text() == golden, f"{table}/{name}"
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +176,11 @@ def campaign_pipeline(
     meltano_project: MeltanoProject,
     campaign_sandbox: Sandbox,
     tmp_path: Path,
+    backend: str,
 ) -> Iterator[Pipeline]:
-    """`meltano run d365-to-campaign` with a state id of its own, against this test's sandbox."""
+    """`meltano run d365-to-campaign` (`-v8` on v8) with a state id of its own, against this
+    test's sandbox, Campaign's account and salesorder schemas made first."""
+    prepare_campaign_schemas(campaign_sandbox, backend, meltano_project, tmp_path)
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     env = {
         **campaign_sandbox.tap_env(),
@@ -136,14 +190,17 @@ def campaign_pipeline(
         # opt-outs would otherwise be kept, as bidirectional mode does: test_optout_sync).
         "TARGET_ADOBE_CAMPAIGN_OPT_OUT_SYNC": "d365_to_campaign",
     }
+    v8 = backend == "v8"
+    if v8:
+        env.update(campaign_sandbox.v8_env(CAMPAIGN_V8_PREFIX))
     runs = Pipeline(
         meltano_project,
         f"{name}-{time.time_ns()}",
         env,
         tmp_path / "runs",
         tap=CAMPAIGN_TAP,
-        loader=CAMPAIGN_LOADER,
-        job=CAMPAIGN_JOB,
+        loader=CAMPAIGN_LOADER_V8 if v8 else CAMPAIGN_LOADER,
+        job=CAMPAIGN_JOB_V8 if v8 else CAMPAIGN_JOB,
     )
     try:
         yield runs
@@ -157,21 +214,27 @@ def events_pipeline(
     meltano_project: MeltanoProject,
     campaign_sandbox: Sandbox,
     tmp_path: Path,
+    backend: str,
 ) -> Iterator[Pipeline]:
-    """`meltano run campaign-to-d365` with a state id of its own, against this test's sandbox."""
+    """`meltano run campaign-to-d365` (`-v8` on v8: logs and recipients over SOAP) with a state
+    id of its own, against this test's sandbox."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     target_env = {
         key.replace("TAP_", "TARGET_", 1): value
         for key, value in campaign_sandbox.tap_env().items()
     }
+    env = {**campaign_sandbox.tap_campaign_env(), **target_env}
+    v8 = backend == "v8"
+    if v8:
+        env.update(campaign_sandbox.v8_env(EVENTS_V8_PREFIX))
     runs = Pipeline(
         meltano_project,
         f"{name}-{time.time_ns()}",
-        {**campaign_sandbox.tap_campaign_env(), **target_env},
+        env,
         tmp_path / "runs",
-        tap=EVENTS_TAP,
+        tap=EVENTS_TAP_V8 if v8 else EVENTS_TAP,
         loader=EVENTS_LOADER,
-        job=EVENTS_JOB,
+        job=EVENTS_JOB_V8 if v8 else EVENTS_JOB,
     )
     try:
         yield runs

@@ -34,6 +34,15 @@ CAMPAIGN_JOB = "d365-to-campaign"
 EVENTS_TAP = "tap-adobe-campaign"  # the campaign-to-d365 job: events and opt-outs into D365
 EVENTS_LOADER = "target-dynamics365"
 EVENTS_JOB = "campaign-to-d365"
+#: The same two jobs against a Campaign v8 instance (SOAP): inheriting plugins, own state ids.
+CAMPAIGN_LOADER_V8 = "target-adobe-campaign--v8"
+CAMPAIGN_JOB_V8 = "d365-to-campaign-v8"
+EVENTS_TAP_V8 = "tap-adobe-campaign--v8"
+EVENTS_JOB_V8 = "campaign-to-d365-v8"
+#: The v8 loader's own variables (it sets `rejects_file` itself, so the parent's variable of
+#: that setting does not reach it; settings it leaves alone take TARGET_ADOBE_CAMPAIGN_*).
+CAMPAIGN_V8_PREFIX = "TARGET_ADOBE_CAMPAIGN__V8"
+EVENTS_V8_PREFIX = "TAP_ADOBE_CAMPAIGN__V8"
 ENVIRONMENT = "test"
 # Where target-adobe-campaign writes, inside each run's folder.
 REJECTS_FILE = "rejects.jsonl"
@@ -200,6 +209,7 @@ class Pipeline:
         outputs = {
             "TARGET_JSONL_OUTPUT_DIR": str(out_dir),
             "TARGET_ADOBE_CAMPAIGN_REJECTS_FILE": str(out_dir / REJECTS_FILE),
+            f"{CAMPAIGN_V8_PREFIX}_REJECTS_FILE": str(out_dir / REJECTS_FILE),
             "TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE": str(out_dir / SUMMARY_FILE),
             "TARGET_DYNAMICS365_REJECTS_FILE": str(out_dir / D365_REJECTS_FILE),
         }

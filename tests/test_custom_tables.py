@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import yaml
 from crm_sandbox.testing import Sandbox, launch
 
 from tests.campaign_reader import CampaignReader
@@ -29,6 +30,7 @@ from tests.harness import (
     CAMPAIGN_JOB,
     CAMPAIGN_LOADER,
     CAMPAIGN_TAP,
+    REPO_ROOT,
     MeltanoProject,
     Pipeline,
     RunResult,
@@ -284,6 +286,14 @@ def relation_maps() -> tuple[dict[str, Any], dict[str, Any]]:
     return routes, maps
 
 
+def project_enumerations() -> dict[str, Any]:
+    """target-adobe-campaign's `enumerations` in meltano.yml."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    loader = next(p for p in project["plugins"]["loaders"] if p["name"] == CAMPAIGN_LOADER)
+    enumerations: dict[str, Any] = loader["config"]["enumerations"]
+    return enumerations
+
+
 @pytest.fixture(scope="module")
 def synced(
     meltano_project: MeltanoProject, tmp_path_factory: pytest.TempPathFactory
@@ -318,6 +328,10 @@ def synced(
             f"{TAP_PREFIX}__SELECT": json.dumps([f"{n}.*" for n in [*streams, "option_sets"]]),
             "TARGET_ADOBE_CAMPAIGN_RESOURCES": json.dumps(routes),
             "TARGET_ADOBE_CAMPAIGN_STREAM_MAPS": json.dumps(maps),
+            # meltano.yml's enumerations of the streams routed here (not account, salesorder)
+            "TARGET_ADOBE_CAMPAIGN_ENUMERATIONS": json.dumps(
+                {s: e for s, e in project_enumerations().items() if s in routes}
+            ),
         }
         pipeline = Pipeline(
             meltano_project,

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 from crm_sandbox.campaign import config as campaign_sandbox
-from crm_sandbox.campaign.schema import RESOURCES
+from crm_sandbox.campaign.datamodel import build_resource
+from crm_sandbox.campaign.schema import RESOURCES, Resource
 
 from scripts import plugin_settings
 from tests.harness import REPO_ROOT, MeltanoProject
@@ -100,18 +101,39 @@ def test_no_secret_outside_the_sandbox_environment():
                     assert value in SANDBOX_SECRETS.get(name, set()), where
 
 
+#: The schema wizard's output for the sandbox's account and salesorder (the plugin's tests
+#: check the wizard writes exactly these files).
+WIZARD_GOLDEN = REPO_ROOT / "target-adobe-campaign" / "tests" / "wizard_golden"
+WIZARD_TABLES = ("account", "salesorder")
+
+
+def _campaign_resources() -> dict[str, Resource]:
+    """The sandbox's resources plus the wizard's custom resources, published in order."""
+    resources = dict(RESOURCES)
+    for code, table in enumerate(WIZARD_TABLES, start=16):
+        definition = json.loads((WIZARD_GOLDEN / table / "resource.json").read_text())
+        resource, _ = build_resource(definition, code, resources, {})
+        resources[resource.name] = resource
+    return resources
+
+
 def test_campaign_job_maps_onto_routed_resources_and_real_fields():
     """Every stream the d365-to-campaign maps produce is routed, and writes fields that exist."""
     job = next(j for j in MELTANO_YML["jobs"] if j["name"] == "d365-to-campaign")
     tap_name, loader_name = job["tasks"][0].split()
     tap = _plugin("extractors", tap_name)
     assert sorted(tap["select"]) == [
+        "account.*",
         "contact.*",
         "new_project.*",
         "new_projecttask.*",
         "option_sets.*",
+        "salesorder.*",
     ]
+    tables = {s.removesuffix(".*") for s in tap["select"]} - {"option_sets"}
+    assert set(tap["config"]["tables"]) == tables
     config = _plugin("loaders", loader_name)["config"]
+    resources = _campaign_resources()
     for stream, fields in config["enumerations"].items():
         assert stream in config["resources"], stream
         for field, choice in fields.items():
@@ -120,7 +142,7 @@ def test_campaign_job_maps_onto_routed_resources_and_real_fields():
     assert sorted(maps) == sorted(routes)
     for stream, stream_map in maps.items():
         route = routes[stream]
-        resource = RESOURCES[route["resource"]]
+        resource = resources[route["resource"]]
         key = route.get("key", "externalId")
         assert stream_map["__key_properties__"] == [key], stream
         link_fields = {link["field"] for link in (route.get("links") or {}).values()}
@@ -184,3 +206,45 @@ def test_the_projects_opt_out_mode_reaches_every_plugin_and_an_environment_overr
         tmp_path, {"target-adobe-campaign": "test", "target-dynamics365": "prod"}
     )
     assert seen == {"target-adobe-campaign": "campaign_to_d365", "target-dynamics365": "disabled"}
+
+
+@pytest.mark.parametrize("table", WIZARD_TABLES)
+def test_account_and_salesorder_entries_are_the_wizards_output(table: str) -> None:
+    """meltano.yml's entries of the table are the wizard's, for both backends.
+
+    target-adobe-campaign holds the Standard entries (`meltano.standard.yml`); the v8 loader
+    inherits them, and the wizard's v8 entries are the same but for `key_filter` (Standard's
+    identification filter, unused on v8).
+    """
+    config = _plugin("loaders", "target-adobe-campaign")["config"]
+    for backend in ("standard", "v8"):
+        generated = yaml.safe_load((WIZARD_GOLDEN / table / f"meltano.{backend}.yml").read_text())
+        assert sorted(generated) == ["enumerations", "resources", "stream_maps"]
+        for section, entries in generated.items():
+            for name, entry in entries.items():
+                used = dict(config[section][name])
+                if backend == "v8" and section == "resources":
+                    used.pop("key_filter", None)
+                assert used == entry, f"{backend}: {section}.{name}"
+
+
+def test_the_v8_jobs_run_the_standard_jobs_streams_through_inheriting_plugins() -> None:
+    """d365-to-campaign-v8 and campaign-to-d365-v8: the same extractor / loader as the Standard
+    jobs but for the Campaign side, which inherits everything and sets `backend: v8`."""
+    jobs = {j["name"]: j["tasks"][0].split() for j in MELTANO_YML["jobs"]}
+    for standard, v8 in (
+        ("d365-to-campaign", "d365-to-campaign-v8"),
+        ("campaign-to-d365", "campaign-to-d365-v8"),
+        ("crm-export", "crm-export-v8"),
+    ):
+        changed = [(a, b) for a, b in zip(jobs[standard], jobs[v8], strict=True) if a != b]
+        assert len(changed) == 1, (standard, v8)
+        base, child = changed[0]
+        kind = "extractors" if child.startswith("tap-") else "loaders"
+        plugin = _plugin(kind, child)
+        assert plugin["inherit_from"] == _plugin(kind, base).get("inherit_from", base)
+        assert plugin["config"]["backend"] == "v8"
+        assert not set(plugin["config"]) - {"backend", "rejects_file"}, child
+        assert plugin.get("select", _plugin(kind, base).get("select")) == _plugin(kind, base).get(
+            "select"
+        ), child

@@ -29,6 +29,7 @@ def _sizes(args: argparse.Namespace) -> SeedSizes:
         projects=args.projects,
         tasks=args.tasks,
         categories=args.categories,
+        salesorders=args.salesorders,
     )
 
 
@@ -44,6 +45,9 @@ def _add_seed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--projects", type=int, default=None, help="default: contacts / 4")
     parser.add_argument("--tasks", type=int, default=None, help="default: 2 per project")
     parser.add_argument("--categories", type=int, default=12)
+    parser.add_argument(
+        "--salesorders", type=int, default=None, help="Dataverse salesorder; default: contacts / 2"
+    )
     parser.add_argument(
         "--profiles", type=int, default=None, help="Campaign profiles; default: --contacts"
     )

@@ -65,6 +65,9 @@ class CampaignEndpoints:
     sftp_password: str
     sftp_host_key: str  # OpenSSH public key line of the SFTP host key, to pin
     opt_out_exports_dir: str  # d365_loads/exports, relative to the SFTP login's root
+    soap_url: str  # the v8 instance's SOAP router, api_base_url/nl/jsp/soaprouter.jsp
+    operator_login: str  # the v8 operator of `xtk:session#Logon`
+    operator_password: str
     admin: CampaignAdmin = field(compare=False, repr=False)
 
 
@@ -111,6 +114,9 @@ class Sandbox(StopOnExit):
             sftp_password=cp["sftp_password"],
             sftp_host_key=cp["sftp_host_key"],
             opt_out_exports_dir=cp["opt_out_exports_dir"],
+            soap_url=cp["soap_url"],
+            operator_login=cp["operator_login"],
+            operator_password=cp["operator_password"],
             admin=CampaignAdmin(cp["admin_url"], self.ca_file),
         )
 
@@ -160,6 +166,21 @@ class Sandbox(StopOnExit):
     def target_campaign_env(self) -> dict[str, str]:
         """Environment variables configuring target-adobe-campaign (`TARGET_ADOBE_CAMPAIGN_*`)."""
         return self._campaign_env("TARGET_ADOBE_CAMPAIGN")
+
+    def v8_env(self, prefix: str, auth: str = "ims_bearer") -> dict[str, str]:
+        """Return the v8 SOAP settings of a Campaign plugin: `<prefix>_SOAP_URL`, `_SOAP_AUTH`, ….
+
+        `prefix` names the plugin's variables, e.g. `TARGET_ADOBE_CAMPAIGN__V8` for the
+        inheriting `target-adobe-campaign--v8` (whose own settings win over the parent's
+        `TARGET_ADOBE_CAMPAIGN_*`). `auth`: `ims_bearer` and `bearer_logon` use the IMS
+        credential of `_campaign_env`; `login_password` adds the sandbox's operator.
+        """
+        c = self.campaign
+        env = {f"{prefix}_SOAP_URL": c.soap_url, f"{prefix}_SOAP_AUTH": auth}
+        if auth == "login_password":
+            env[f"{prefix}_SOAP_LOGIN"] = c.operator_login
+            env[f"{prefix}_SOAP_PASSWORD"] = c.operator_password
+        return env
 
     def stop(self) -> None:
         """Terminate the process (it removes endpoints.json) and a temporary state dir."""

@@ -16,9 +16,12 @@ def test_cli_flags_keep_zero_and_drop_none_and_false() -> None:
 
 
 def test_launch_seeds_zero_sizes() -> None:
-    with launch(contacts=50, projects=0, tasks=0, profiles=30, campaign_projects=0) as sb:
+    with launch(
+        contacts=50, projects=0, tasks=0, salesorders=7, profiles=30, campaign_projects=0
+    ) as sb:
         dataverse = sb.admin.state()["counts"]
         campaign = sb.campaign.admin.state()["counts"]
+    assert dataverse["salesorders"] == 7
     assert (dataverse["contacts"], dataverse["new_projects"], dataverse["new_projecttasks"]) == (
         50,
         0,
@@ -155,3 +158,16 @@ def test_journal_listens_on_its_own_port(sandbox: Sandbox) -> None:
     }
     resp = session.get(c.journal_url, headers=headers, timeout=30)
     assert resp.status_code in (200, 204), resp.text
+
+
+def test_v8_env_names_the_soap_router_and_the_operator(sandbox: Sandbox) -> None:
+    info = json.loads((sandbox.state_dir / "endpoints.json").read_text())["campaign"]
+    env = sandbox.v8_env("TARGET_ADOBE_CAMPAIGN__V8", "login_password")
+    assert env == {
+        "TARGET_ADOBE_CAMPAIGN__V8_SOAP_URL": info["soap_url"],
+        "TARGET_ADOBE_CAMPAIGN__V8_SOAP_AUTH": "login_password",
+        "TARGET_ADOBE_CAMPAIGN__V8_SOAP_LOGIN": "sandbox-operator",
+        "TARGET_ADOBE_CAMPAIGN__V8_SOAP_PASSWORD": "sandbox-operator-secret",
+    }
+    assert sandbox.campaign.soap_url == f"{sandbox.campaign.api_base_url}/nl/jsp/soaprouter.jsp"
+    assert sorted(sandbox.v8_env("X")) == ["X_SOAP_AUTH", "X_SOAP_URL"]

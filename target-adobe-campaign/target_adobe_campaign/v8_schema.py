@@ -93,6 +93,8 @@ class SchemaInfo:
         if text is None or attribute is None:
             return text
         if attribute.names:
+            if text not in attribute.names and text in ("", "0"):
+                return None  # an unset enumerated attribute reads as 0 (long) or "" (string)
             return attribute.names.get(text, text)
         if attribute.type == "boolean":
             return text.strip().lower() in {"1", "true"}

@@ -2,9 +2,10 @@
 
 Each action writes Campaign's logs (`broadLogRcp`, `trackingLogRcp`) and appends the matching
 events to the I/O Events journal as one unit. A simulated send happens "now" on the sandbox
-clock: delivery logs are stamped a little in the past, tracking follows within the hour, so
-every timestamp is at most the current time. Outcomes come from a seeded RNG: the same
-profiles, seed and rates give the same logs.
+clock: delivery logs are stamped a little in the past (`contactDate`, `eventDate`; their
+`lastModified` is the time the row was written, now, as Campaign stamps a row it writes),
+tracking follows within the hour, so every timestamp is at most the current time. Outcomes
+come from a seeded RNG: the same profiles, seed and rates give the same logs.
 
 Rates: `hard_bounce_rate` and `soft_bounce_rate` are shares of the targeted profiles whose
 delivery fails at once (status 2; no "sent" event); the rest are sent. `open_rate` and
@@ -256,6 +257,10 @@ def simulate_send(rt: Runtime, spec: SendSpec) -> dict[str, Any]:
                 kind = "hard_bounce" if failure_type == HARD else "soft_bounce"
             else:
                 kind = "sent"
+            # The row is written now: its lastModified is the write's time, not the (back-dated)
+            # send's, or an incremental log export ("modified or created after the last
+            # execution") would miss a send that followed it. The journal keeps event times.
+            log["lastModified"] = stamp(now)
             counts[kind] += 1
             mine[kind] += 1
             logs.append(log)

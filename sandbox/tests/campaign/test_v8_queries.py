@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -211,3 +212,28 @@ def test_delivery_and_tracking_logs(soap, campaign):
         "<condition expr='@blackListEmail = 1'/></where></queryDef>"
     ).get("count")
     assert int(opted) - int(opted_before) == sent["counts"]["optout"] > 0
+
+
+def test_delivery_logs_are_stamped_when_written(soap, campaign):
+    """A log's lastModified is its write time: an incremental read after a send sees the next.
+
+    The simulated send back-dates a log's `contactDate` / `eventDate` (the send ran during the
+    last hour); were `lastModified` back-dated too, a read of the logs modified after the
+    previous read's last `lastModified` (send, read, send, read) would miss the second send.
+    """
+    nodes = (
+        "<node expr='@id'/><node expr='@lastModified'/><node expr='@contactDate'/>"
+        "<node expr='[delivery/@internalName]'/>"
+    )
+    first = campaign.admin.simulate_send("DM911", profiles=8, seed=5, hard_bounce_rate=0.3)
+    seen = rows(soap, "nms:broadLogRcp", nodes)
+    mine = [r for r in seen if r.find("delivery").get("internalName") == "DM911"]
+    assert len(mine) == first["targeted"] > 0
+    assert all(r.get("contactDate") < r.get("lastModified") for r in mine)  # back-dated send
+    bookmark = max(r.get("lastModified") for r in seen)
+    time.sleep(0.01)  # a later millisecond
+    second = campaign.admin.simulate_send("DM912", profiles=8, seed=6, hard_bounce_rate=0.3)
+    since = f'<condition expr="@lastModified > #{bookmark.replace(" ", "T")}#"/>'
+    later = rows(soap, "nms:broadLogRcp", nodes, since)
+    assert {r.find("delivery").get("internalName") for r in later} == {"DM912"}
+    assert len(later) == second["targeted"]
