@@ -82,9 +82,10 @@ lint: install
 sandbox: install ## run the sandbox in the foreground for manual use
 	$(BIN)/crm-sandbox serve
 
-bench: install ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-to-campaign job (CONTACTS=20000); target-dynamics365 (EVENTS=100000)
+bench: install ## tap-dynamics365 vs a plain requests loop (ROWS=100000); d365-to-campaign job (CONTACTS=20000); target-adobe-campaign on v8 (CONTACTS=20000); target-dynamics365 (EVENTS=100000)
 	$(PRIVATE) $(BIN)/python -m bench.tap_dynamics365 $(if $(ROWS),--rows $(ROWS))
 	$(PRIVATE) $(BIN)/python -m bench.target_adobe_campaign $(if $(CONTACTS),--contacts $(CONTACTS))
+	$(PRIVATE) $(BIN)/python -m bench.target_adobe_campaign_v8 $(if $(CONTACTS),--contacts $(CONTACTS))
 	$(PRIVATE) $(BIN)/python -m bench.target_dynamics365 $(if $(EVENTS),--events $(EVENTS))
 
 # `--config ENV` on the command line: Meltano runs an extractor's discovery before a command
