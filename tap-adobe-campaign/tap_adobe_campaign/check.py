@@ -25,12 +25,12 @@ from http import HTTPStatus
 
 from campaign_client.checks import DEFAULT_PROFILE_RESOURCE, metadata_step, page_step, token_step
 from campaign_client.client import CampaignClient
+from campaign_client.sftp import RemoteFolder, SFTPSettings
 from campaign_client.soap_session import SoapSession
 from sync_support.checks import CheckStep, cli_config, parse_args, print_report, run_checks
 from sync_support.settings_check import ConfigError
 
-from tap_adobe_campaign.optout_export import is_export_file
-from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
+from tap_adobe_campaign.optout_export import exports_dir, is_export_file
 from tap_adobe_campaign.v8.check import v8_steps
 
 if t.TYPE_CHECKING:
@@ -62,13 +62,13 @@ def journal_step(client: CampaignClient, journal_url: str, ims_org_id: str) -> C
     return CheckStep("journal", run)
 
 
-def sftp_step(open_folder: Callable[[], ExportFolder]) -> CheckStep:
+def sftp_step(open_folder: Callable[[], RemoteFolder]) -> CheckStep:
     """Log in to the SFTP storage (configured host key only) and list the export folder."""
 
     def run() -> str:
         with open_folder() as folder:
             names = folder.list_files(is_export_file)
-            where = f"{folder.settings.known_hosts_name}:{folder.settings.directory}"
+            where = folder.where
         latest = f", latest {names[-1]}" if names else ""
         return f"{where}: {len(names)} opt-out export file(s){latest}"
 
@@ -83,7 +83,7 @@ def tap_steps(client: CampaignClient, config: Mapping[str, t.Any]) -> list[Check
         steps.append(journal_step(client, config["events_journal_url"], config["ims_org_id"]))
     if config.get("sftp_host"):
         settings = SFTPSettings.from_config({**config, "max_retries": 0})
-        steps.append(sftp_step(lambda: ExportFolder(settings)))
+        steps.append(sftp_step(lambda: RemoteFolder(settings, exports_dir(config))))
     return steps
 
 

@@ -27,8 +27,10 @@ from campaign_client.optouts import FLAGS
 from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
+#: The export folder, relative to the SFTP login's root (setting `opt_out_exports_dir`).
+DEFAULT_EXPORTS_DIR = "d365_loads/exports"
 #: Campaign's opt-out attributes, in the export's column order.
 PROFILE_COLUMNS = ("PKey", "externalId", "email", "lastModified")
 COLUMNS = PROFILE_COLUMNS + tuple(c for flag in FLAGS for c in (flag, f"{flag}LastModified"))
@@ -68,6 +70,11 @@ OPT_OUT_SCHEMA = th.PropertiesList(
         )
     ),
 ).to_dict()
+
+
+def exports_dir(config: Mapping[str, t.Any]) -> str:
+    """Return the export folder the settings name (`opt_out_exports_dir`)."""
+    return (config.get("opt_out_exports_dir") or DEFAULT_EXPORTS_DIR).rstrip("/")
 
 
 def is_export_file(name: str) -> bool:

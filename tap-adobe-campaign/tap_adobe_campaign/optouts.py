@@ -24,6 +24,7 @@ import io
 import tempfile
 import typing as t
 
+from campaign_client.sftp import RemoteFolder, SFTPSettings
 from singer_sdk import Stream
 from sync_support.progress import CallCounts, StreamProgress, field_time
 
@@ -31,11 +32,11 @@ from tap_adobe_campaign.optout_export import (
     OPT_OUT_SCHEMA,
     MalformedRow,
     export_time,
+    exports_dir,
     is_export_file,
     parse_position,
     read_export,
 )
-from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
 from tap_adobe_campaign.tap_settings import CAMPAIGN_TO_D365_MODES, DEFAULT_OPT_OUT_SYNC
 
 if t.TYPE_CHECKING:
@@ -62,11 +63,13 @@ class OptOutsStream(Stream):
         self,
         tap: Tap,
         *,
-        folder: Callable[[SFTPSettings], ExportFolder] | None = None,
+        folder: Callable[[SFTPSettings], RemoteFolder] | None = None,
     ) -> None:
         """`folder` opens the export folder (tests pass one on a fake SFTP server)."""
         super().__init__(tap)
-        self._open_folder = folder or (lambda s: ExportFolder(s, logger=self.logger))
+        self._open_folder = folder or (
+            lambda s: RemoteFolder(s, exports_dir(self.config), logger=self.logger)
+        )
         self.malformed: list[MalformedRow] = []
         self.files_read: list[str] = []
         self.superseded = 0
@@ -158,7 +161,7 @@ class OptOutsStream(Stream):
                 self.logger.info(
                     "%d opt-out export file(s) to read in %s%s",
                     len(names),
-                    settings.directory,
+                    folder.directory,
                     f" (from {start_file} after row {start_row})"
                     if bookmark
                     else f" (written from {since} on)"

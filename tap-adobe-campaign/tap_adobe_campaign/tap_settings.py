@@ -5,16 +5,11 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import urlsplit
 
+from campaign_client.settings import sftp_errors, sftp_settings
 from singer_sdk import typing as th
 
 from tap_adobe_campaign.events import EVENT_TYPES
-from tap_adobe_campaign.sftp import (
-    DEFAULT_EXPORTS_DIR,
-    DEFAULT_PORT,
-    SFTPConfigError,
-    parse_host_key,
-    parse_private_key,
-)
+from tap_adobe_campaign.optout_export import DEFAULT_EXPORTS_DIR
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -115,37 +110,9 @@ OPT_OUT_SETTINGS = th.PropertiesList(
         description="Opt-out synchronization mode of the project: disabled, d365_to_campaign, "
         "campaign_to_d365 or bidirectional; opt_outs emits records only in the last two",
     ),
-    th.Property(
-        "sftp_host",
-        th.StringType,
-        description="Host of the Campaign SFTP storage holding the opt-out exports; unset: "
-        "opt_outs emits nothing",
-    ),
-    th.Property(
-        "sftp_port",
-        th.IntegerType(minimum=1, maximum=65535),
-        default=DEFAULT_PORT,
-        description="Port of the SFTP storage",
-    ),
-    th.Property("sftp_username", th.StringType, description="SFTP login; required with sftp_host"),
-    th.Property(
-        "sftp_password",
-        th.StringType,
-        secret=True,
-        description="SFTP password (or sftp_private_key, or both)",
-    ),
-    th.Property(
-        "sftp_private_key",
-        th.StringType,
-        secret=True,
-        description="SFTP private key, OpenSSH or PEM text (Ed25519, ECDSA or RSA, unencrypted)",
-    ),
-    th.Property(
-        "sftp_host_key",
-        th.StringType,
-        description="The SFTP server's public host key, an OpenSSH line ('ssh-ed25519 AAAA…', "
-        "as in known_hosts without the host name); required with sftp_host: any other key is "
-        "refused",
+    *sftp_settings(
+        "Host of the Campaign SFTP storage holding the opt-out exports; unset: opt_outs "
+        "emits nothing"
     ),
     th.Property(
         "opt_out_exports_dir",
@@ -161,21 +128,7 @@ def opt_out_errors(config: Mapping[str, t.Any]) -> list[str]:
 
     (An unknown `opt_out_sync` is refused by the schema: "... in config['opt_out_sync']".)
     """
-    if not config.get("sftp_host"):
-        return []
-    errors = []
-    for name in ("sftp_username", "sftp_host_key"):
-        if not config.get(name):
-            errors.append(f"{name} is required with sftp_host")
-    if not (config.get("sftp_password") or config.get("sftp_private_key")):
-        errors.append("sftp_password or sftp_private_key is required with sftp_host")
-    for name, parse in (("sftp_host_key", parse_host_key), ("sftp_private_key", parse_private_key)):
-        if config.get(name):
-            try:
-                parse(config[name])
-            except SFTPConfigError as exc:
-                errors.append(str(exc))
-    return errors
+    return sftp_errors(config)
 
 
 def tap_errors(config: Mapping[str, t.Any]) -> list[str]:

@@ -7,10 +7,10 @@ import typing as t
 
 import pytest
 from campaign_client.client import CampaignClient
+from campaign_client.sftp import RemoteFolder, SFTPSettings
 from sync_support.checks import CheckStep, print_report, run_checks
 from tap_adobe_campaign.check import journal_step, main, sftp_step, tap_steps
-from tap_adobe_campaign.optout_export import is_export_file
-from tap_adobe_campaign.sftp import ExportFolder, SFTPSettings
+from tap_adobe_campaign.optout_export import DEFAULT_EXPORTS_DIR, is_export_file
 
 from .fakes import FakeAdapter, Reply, query
 from .journal_fakes import CONFIG, JOURNAL_PATH, JOURNAL_URL, install
@@ -104,7 +104,9 @@ def test_a_refused_journal_fails_its_step_only() -> None:
 def test_sftp_step_lists_the_export_folder() -> None:
     server = FakeServer({F1: export(row("@p1")), "other.txt": b""})
     settings = SFTPSettings.from_config(SFTP_CONFIG)
-    [result] = run_checks([sftp_step(lambda: ExportFolder(settings, opener=server))])
+    [result] = run_checks(
+        [sftp_step(lambda: RemoteFolder(settings, DEFAULT_EXPORTS_DIR, opener=server))]
+    )
     where = "[sftp.test]:2222:d365_loads/exports"
     assert result.detail == f"{where}: 1 opt-out export file(s), latest {F1}"
     assert server.closed == 1

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 from campaign_client.optouts import FLAGS
+from campaign_client.sftp import HostKeyError, SFTPError
 from tap_adobe_campaign.check import main
-from tap_adobe_campaign.sftp import HostKeyError, SFTPError
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .conftest import SFTP_KEYS, connection

@@ -10,22 +10,24 @@ import logging
 import paramiko
 import pytest
 from campaign_client.client import RetryPolicy
-from sync_support.settings_check import ConfigError
-from tap_adobe_campaign.optout_export import (
-    ExportFormatError,
-    MalformedRow,
-    is_export_file,
-    parse_position,
-    position,
-    read_export,
-)
-from tap_adobe_campaign.sftp import (
-    ExportFolder,
+from campaign_client.sftp import (
     HostKeyError,
+    RemoteFolder,
     SFTPError,
     SFTPSettings,
     parse_host_key,
     parse_private_key,
+)
+from sync_support.settings_check import ConfigError
+from tap_adobe_campaign.optout_export import (
+    DEFAULT_EXPORTS_DIR,
+    ExportFormatError,
+    MalformedRow,
+    exports_dir,
+    is_export_file,
+    parse_position,
+    position,
+    read_export,
 )
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
@@ -149,7 +151,9 @@ def sync(
     capsys.readouterr()
     tap = TapAdobeCampaign(config={**SFTP_CONFIG, **config}, state=state)
     stream = tap.streams["opt_outs"]
-    stream._open_folder = lambda settings: ExportFolder(settings, opener=server, policy=NO_WAIT)  # type: ignore[attr-defined]
+    stream._open_folder = lambda settings: RemoteFolder(  # type: ignore[attr-defined]
+        settings, DEFAULT_EXPORTS_DIR, opener=server, policy=NO_WAIT
+    )
     stream.sync()
     messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     records = [m["record"] for m in messages if m["type"] == "RECORD"]
@@ -276,9 +280,11 @@ def test_malformed_rows_are_logged_counted_and_skipped(capsys, caplog) -> None:
 # --- the SFTP folder ------------------------------------------------------------------------
 
 
-def folder(server: FakeServer, **config: object) -> ExportFolder:
+def folder(server: FakeServer, **config: object) -> RemoteFolder:
     settings = SFTPSettings.from_config({**SFTP_CONFIG, **config})
-    return ExportFolder(settings, opener=server, policy=NO_WAIT)
+    return RemoteFolder(
+        settings, exports_dir({**SFTP_CONFIG, **config}), opener=server, policy=NO_WAIT
+    )
 
 
 def test_transient_failures_reconnect_and_retry(caplog) -> None:

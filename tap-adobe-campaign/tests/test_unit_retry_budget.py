@@ -7,8 +7,8 @@ import time
 
 import pytest
 from campaign_client.client import CampaignClient, RetryPolicy
+from campaign_client.sftp import SFTPSettings
 from sync_support.retry import RetryBudgetExceededError
-from tap_adobe_campaign.sftp import SFTPSettings
 from tap_adobe_campaign.tap import TapAdobeCampaign
 
 from .fakes import FakeAdapter

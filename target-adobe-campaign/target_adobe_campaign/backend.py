@@ -2,10 +2,10 @@
 
 A sink plans (`plan.Planner`) against the `CampaignState` its backend reads for the batch, then
 hands the writes back to the backend. Two backends: `rest_backend.RestBackend` (Campaign
-Standard's REST API, today's behaviour) and `v8_backend.V8Backend` (a v8 / Classic instance's
-SOAP API). A backend counts each write's outcome and writes each refusal to the run's `Report`;
-any other failure (retries exhausted, authentication) is raised once every write of the batch has
-settled, and stops the run before STATE is emitted.
+Standard's REST API; with `bulk`, creates through import files) and `v8_backend.V8Backend` (a
+v8 / Classic instance's SOAP API). A backend counts each write's outcome and writes each
+refusal to the run's `Report`; any other failure (retries exhausted, authentication) is raised
+once every write of the batch has settled, and stops the run before STATE is emitted.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ class Backend(t.Protocol):
 
     def enum_store(self) -> EnumStore:
         """Return where enumerations are read and written (SOAP on both backends)."""
+
+    def staged(self) -> int:
+        """How many records wait in import files not imported yet (STATE must wait too)."""
+
+    def flush(self) -> None:
+        """Import every staged file (end of input), parents first; raise if one failed."""
 
     def stop(self) -> None:
         """Skip calls not started yet (safe from a signal handler)."""

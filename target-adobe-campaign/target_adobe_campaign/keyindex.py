@@ -77,6 +77,11 @@ class KeyIndex:
             else "",
         )
 
+    def __len__(self) -> int:
+        """How many keys the index holds (records created this run included)."""
+        with self._lock:
+            return len(self._entries)
+
     @property
     def _unlinked_count(self) -> int:
         return len({id(entry) for entries in self._unlinked.values() for entry in entries})
@@ -182,3 +187,20 @@ class KeyIndex:
                     self._duplicates[key] = len(found)
                 elif found:
                     self._entries[key] = Entry.from_record(found[0], self.route.path)
+
+    def resolve(self, key: str) -> Entry | None:
+        """Return the entry for `key` with its PKey: one imported from a file is looked up.
+
+        (A record a file import created is indexed without a PKey until something needs it:
+        a REST write to it, or a child's link; one the import did not create is forgotten.)
+        """
+        entry = self.get(key)
+        if entry is None or entry.pkey:
+            return entry
+        self.refresh([key])
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and not entry.pkey:
+                del self._entries[key]
+                return None
+            return entry

@@ -12,7 +12,9 @@ Rules (both backends):
 - STATE: after each written batch every sink writes what it holds and the latest STATE is
   emitted (the SDK would only do so at the end or every five minutes), but never from a
   parent batch written inside a child's, never while records wait, never twice, and never
-  in a dry run (Meltano keeps the bookmarks of the last real run).
+  in a dry run (Meltano keeps the bookmarks of the last real run), and not while records
+  wait in an import file (`bulk`): at the end of input the files are imported (parents
+  first) and their rejects recorded before the last STATE.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from target_adobe_campaign.payload import DELETED_AT, FILTERED_OUT, RecordReject
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from singer_sdk.sinks import Sink
 
@@ -65,14 +67,19 @@ class WriteOrder:
         *,
         dry_run: bool,
         logger: logging.Logger,
+        staged: Callable[[], int] = lambda: 0,
     ) -> None:
-        """Order the sinks of `host`, routed by `routes`; choice fields converted by `choices`."""
+        """Order the sinks of `host`, routed by `routes`; choice fields converted by `choices`.
+
+        `staged()`: records written to import files not imported yet (STATE waits for them).
+        """
         self.host = host
         self.routes = routes
         self.choices = choices
         self.report = report
         self.dry_run = dry_run
         self.logger = logger
+        self.staged = staged
         #: Stream → CRM ids its filter left out in this run (their children follow them).
         self.filtered_out: defaultdict[str, set[str]] = defaultdict(set)
         self._pending: dict[str, list[Record]] = {}
@@ -193,6 +200,9 @@ class WriteOrder:
             return False
         if self.holding():
             self.logger.info("STATE held back: records wait for their option sets")
+            return False
+        if self.staged():
+            self.logger.info("STATE held back: %d record(s) wait for their import", self.staged())
             return False
         if state == self._emitted:
             return False

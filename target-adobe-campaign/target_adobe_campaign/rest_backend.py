@@ -2,11 +2,15 @@
 
 Each resource's key index is read once per run (`keyindex`). Per batch each planned write is
 one call (POST, PATCH of the changed fields, DELETE), `max_concurrency` at a time. A create
-whose answer was lost is looked up before it is retried, so it is never made twice.
+whose answer was lost is looked up before it is retried, so it is never made twice. With
+`bulk` (`bulk.BulkPolicy`), a batch's creates may instead be staged for the resource's import
+workflow (`importer.Importer`); a REST write that needs a staged record (a child's link, an
+update or delete of it) has its stage imported first and the record's PKey looked up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import typing as t
 from dataclasses import dataclass
@@ -14,10 +18,14 @@ from functools import cached_property
 
 from campaign_client.classic import ClassicClient
 from campaign_client.client import AmbiguousWriteError, NotFoundError, RecordRefusedError
+from campaign_client.imports import ImportWorkflows
+from campaign_client.sftp import SFTPSettings
 
+from target_adobe_campaign.bulk import NEVER, BulkPolicy
+from target_adobe_campaign.importer import Importer
 from target_adobe_campaign.keyindex import KeyIndex
 from target_adobe_campaign.pool import CallPool
-from target_adobe_campaign.state import DuplicateKeyError, Entry
+from target_adobe_campaign.state import PENDING_PARENT, DuplicateKeyError, Entry
 
 if t.TYPE_CHECKING:
     import logging
@@ -30,6 +38,8 @@ if t.TYPE_CHECKING:
     from target_adobe_campaign.report import Report
     from target_adobe_campaign.routing import Link, Route
 
+#: The `source` of the import workflows' signals.
+SIGNAL_SOURCE = "target-adobe-campaign"
 AMBIGUOUS = "ambiguous"
 REJECTED = "rejected"
 
@@ -50,9 +60,14 @@ class RestState:
         return self.index.adopt(field, value)
 
     def parent(self, link: Link, parent_key: str) -> str | None:
-        """Return the parent's PKey, None when Campaign has no such parent."""
+        """Return the parent's PKey, None when Campaign has no such parent.
+
+        A parent in an import file (its PKey not known yet) gives `PENDING_PARENT` + its key.
+        """
         entry = self.index_of(link.stream).get(parent_key)
-        return entry.pkey if entry else None
+        if entry is None:
+            return None
+        return entry.pkey or PENDING_PARENT + parent_key
 
 
 class RestBackend:
@@ -74,6 +89,25 @@ class RestBackend:
         self.logger = logger
         self._indexes: dict[tuple[str, str], KeyIndex] = {}
         self._lock = threading.Lock()
+        self.bulk = BulkPolicy.from_config(config)
+        self.importer = self._importer() if self.bulk.mode != NEVER else None
+
+    def _importer(self) -> Importer | None:
+        """Return the importer, when a resource has a workflow and SFTP is configured."""
+        if not self.config.get("sftp_host") or not any(
+            route.import_workflow for route in self.routes.values()
+        ):
+            return None
+        workflows = ImportWorkflows(self.client, source=SIGNAL_SOURCE, logger=self.logger)
+        return Importer.from_settings(
+            self.routes,
+            workflows,
+            SFTPSettings.from_config(self.config),
+            self.key_index,
+            self.report,
+            self.logger,
+            self.config,
+        )
 
     @cached_property
     def executor(self) -> CallPool:
@@ -111,14 +145,82 @@ class RestBackend:
     # --- calls ----------------------------------------------------------------------------
 
     def execute(self, route: Route, writes: Sequence[Write]) -> None:
-        """Run the calls concurrently, settle ambiguous creates, then raise a fatal error."""
+        """Stage the file's creates; run the calls concurrently, settle ambiguous creates.
+
+        A fatal error is raised once every call has settled.
+        """
         index = self.key_index(route.stream)
+        writes = self._stage(route, index, writes)
+        writes = [resolved for w in writes if (resolved := self._resolve(route, index, w))]
         futures = [self.executor.submit(self._execute, route, index, w) for w in writes]
         ambiguous, failure = self._collect(route, writes, futures)
         if ambiguous and failure is None:
             self._settle_ambiguous_creates(route, index, ambiguous)
         if failure is not None:
             raise failure
+
+    def _stage(self, route: Route, index: KeyIndex, writes: Sequence[Write]) -> list[Write]:
+        """Stage the creates (and newer records of staged keys) if the bulk policy says so.
+
+        `LargeLoadError` first, past Adobe's limits; the other writes go by REST.
+        """
+        creates = sum(1 for write in writes if write.kind == "create")
+        to_file = self.bulk.to_file(route, creates, len(index))
+        if not to_file or self.importer is None:
+            return list(writes)
+        importer = self.importer
+        staged = [
+            w
+            for w in writes
+            if w.kind == "create" or (w.kind == "update" and importer.is_staged(route, w.key))
+        ]
+        importer.stage(route, staged)
+        staged_ids = {id(w) for w in staged}
+        return [w for w in writes if id(w) not in staged_ids]
+
+    def _resolve(self, route: Route, index: KeyIndex, write: Write) -> Write | None:
+        """Give a REST write the PKeys of records that were in an import file.
+
+        Its own record (an update or delete of an imported key) and its links' parents: their
+        stages are imported first. None when such a record is not in Campaign (rejected).
+        """
+        if write.entry is not None and not write.entry.pkey:
+            if self.importer is not None and self.importer.is_staged(route, write.key):
+                self.importer.flush_resource(route)
+            entry = index.resolve(write.key)
+            if entry is None:
+                self.report.reject(
+                    route.stream,
+                    write.record,
+                    write.key,
+                    "not found: its import file did not create it (see the rejects before)",
+                    field=route.key,
+                )
+                return None
+            write = dataclasses.replace(write, entry=entry)
+        body = write.body
+        for link in route.links:
+            value = (body or {}).get(link.name)
+            pkey = value.get("PKey") if isinstance(value, dict) else None
+            if not (isinstance(pkey, str) and pkey.startswith(PENDING_PARENT)):
+                continue
+            parent_key = pkey.removeprefix(PENDING_PARENT)
+            parent = self.routes[link.stream]
+            if self.importer is not None and self.importer.is_staged(parent, parent_key):
+                self.importer.flush_resource(parent)
+            entry = self.key_index(link.stream).resolve(parent_key)
+            if entry is None:
+                self.report.reject(
+                    route.stream,
+                    write.record,
+                    write.key,
+                    f"parent not found: no {link.stream} record with key '{parent_key}' in "
+                    f"Campaign after its import (link '{link.name}')",
+                    field=link.field,
+                )
+                return None
+            body = {**(body or {}), link.name: {"PKey": entry.pkey}}
+        return write if body is write.body else dataclasses.replace(write, body=body)
 
     def _execute(self, route: Route, index: KeyIndex, write: Write) -> str:
         """Make one call (in a pool thread); return its outcome, REJECTED or AMBIGUOUS."""
@@ -220,12 +322,23 @@ class RestBackend:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    def staged(self) -> int:
+        """How many records wait in import files not imported yet."""
+        return self.importer.staged() if self.importer is not None else 0
+
+    def flush(self) -> None:
+        """Import every staged file, parents first (end of input)."""
+        if self.importer is not None:
+            self.importer.flush_all()
+
     def stop(self) -> None:
         """Skip the calls not started yet (those in flight end on their own)."""
         if "executor" in self.__dict__:
             self.executor.stop()
 
     def close(self) -> None:
-        """Wait for the calls in flight."""
+        """Wait for the calls in flight; drop import files never imported (a failed run)."""
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
+        if self.importer is not None:
+            self.importer.close()

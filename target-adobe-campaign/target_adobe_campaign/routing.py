@@ -51,6 +51,7 @@ class Route:
     links: tuple[Link, ...] = ()
     key_filter: KeyFilter | None = None
     options: WriteOptions = field(default_factory=WriteOptions)
+    import_workflow: str | None = None  # the tenant's import workflow (bulk creates)
 
     @property
     def path(self) -> str:
@@ -101,6 +102,15 @@ RESOURCES_SETTING = th.Property(
                 "identification key filter, e.g. {name: byExternalId, param: externalId}); "
                 "without it, an ambiguous create is checked by re-reading the resource",
             ),
+            th.Property(
+                "import_workflow",
+                th.StringType,
+                description="Internal name (or PKey) of the tenant's import workflow of this "
+                "resource (External signal with a fileName parameter, Load file, "
+                "Reconciliation on the key, Update data insert-or-update), e.g. "
+                "WKF_IMPORT_PROFILE; without it the stream's creates always go by REST "
+                "(see bulk)",
+            ),
             *OPTION_PROPERTIES,
         )
     ),
@@ -146,6 +156,7 @@ def parse_routes(resources: Mapping[str, t.Any]) -> tuple[dict[str, Route], list
             links=links,
             key_filter=KeyFilter(**key_filter) if key_filter else None,
             options=options,
+            import_workflow=spec.get("import_workflow") or None,
         )
     for route in routes.values():
         errors.extend(

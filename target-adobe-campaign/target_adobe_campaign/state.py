@@ -28,6 +28,11 @@ class Entry:
         return cls(pkey=pkey, href=record.get("href") or f"{path}/{pkey}", values=record)
 
 
+#: A link's PKey while its parent's PKey is unknown (the parent is in an import file): the
+#: REST backend resolves it before the call; an import file links by the parent's key.
+PENDING_PARENT = "pending-import:"
+
+
 class DuplicateKeyError(Exception):
     """Several Campaign records carry the same key: none of them is written."""
 

@@ -16,6 +16,8 @@ from campaign_client.settings import (
     CONNECTION_SETTINGS,
     SOAP_SETTINGS,
     connection_errors,
+    sftp_errors,
+    sftp_settings,
     soap_errors,
 )
 from campaign_client.soap_session import SoapSession
@@ -26,6 +28,7 @@ from sync_support.rejects import RejectsFile, RunSummary
 from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
+from target_adobe_campaign.bulk import BULK_SETTINGS, bulk_errors
 from target_adobe_campaign.enum_sink import EnumerationSink
 from target_adobe_campaign.enumerations import (
     ENUMERATIONS_SETTING,
@@ -59,11 +62,14 @@ BACKEND_SETTINGS = tuple(p for name, p in SOAP_SETTINGS.wrapped.items() if name 
 def setting_errors(config: Mapping[str, t.Any]) -> list[str]:
     """Return what the target's own rules refuse: endpoints, auth, routes, enumerations."""
     resources = config.get("resources") or {}
+    routes, route_errors = parse_routes(resources)
     return (
         connection_errors(config)
         + (soap_errors(config) if config.get("backend") == V8 else [])
-        + parse_routes(resources)[1]
+        + route_errors
         + parse_fields(config.get("enumerations") or {}, resources)[1]
+        + bulk_errors(config, routes)
+        + sftp_errors(config)
     )
 
 
@@ -125,6 +131,11 @@ class TargetAdobeCampaign(Target):
             default=DEFAULT_COLLECTION_SIZE,
             description="backend v8: records per WriteCollection call (one transaction; a "
             "refused record makes the target split it to find that record)",
+        ),
+        *BULK_SETTINGS,
+        *sftp_settings(
+            "Host of the Campaign SFTP storage the import files are written to (bulk); "
+            "required when a resource has an import_workflow and bulk is not never"
         ),
         STRICT_SETTINGS,
         th.Property(
@@ -228,8 +239,18 @@ class TargetAdobeCampaign(Target):
     def order(self) -> WriteOrder:
         """Parents first, held-back records, and when STATE may be emitted."""
         return WriteOrder(
-            self, self.routes, self.choices, self.report, dry_run=self.dry_run, logger=self.logger
+            self,
+            self.routes,
+            self.choices,
+            self.report,
+            dry_run=self.dry_run,
+            logger=self.logger,
+            staged=self._staged,
         )
+
+    def _staged(self) -> int:
+        """Count the records waiting in import files (no backend yet: none)."""
+        return self.backend.staged() if "backend" in self.__dict__ else 0
 
     @cached_property
     def sink_services(self) -> SinkServices:
@@ -274,8 +295,12 @@ class TargetAdobeCampaign(Target):
     def _write_state_message(self, state: dict) -> None:
         """Emit a STATE when `WriteOrder.may_emit` allows it.
 
-        Once, never past records still waiting, never in a dry run.
+        Once, never past records still waiting (for option sets, or in an import file not
+        imported yet), never in a dry run. Once the input ended, the import files are
+        imported first (their rejects recorded), so the last STATE covers them.
         """
+        if self.order.final and self._staged():
+            self.backend.flush()
         if self.order.may_emit(state):
             super()._write_state_message(state)
 
@@ -296,6 +321,8 @@ class TargetAdobeCampaign(Target):
         try:
             self.order.settle()  # write (or reject) the records waiting for option sets
             super().process_endofpipe()
+            if self._staged():  # no STATE arrived to import them before
+                self.backend.flush()
         finally:
             if "backend" in self.__dict__:
                 self.backend.close()

@@ -224,6 +224,13 @@ class V8Backend:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    def staged(self) -> int:
+        """Nothing is staged: v8 writes collections (`bulk` is for the standard backend)."""
+        return 0
+
+    def flush(self) -> None:
+        """Nothing to import."""
+
     def stop(self) -> None:
         """Skip the collections not started yet (those in flight end on their own)."""
         if "executor" in self.__dict__:

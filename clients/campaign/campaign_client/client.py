@@ -88,8 +88,13 @@ class CampaignAPIError(FatalAPIError):
     @property
     def field(self) -> str | None:
         """The field Campaign's message names (an invalid enum value, a read-only field)."""
-        match = _FIELD_IN_MESSAGE.search(self.error_message)
-        return (match.group(1) or match.group(2)) if match else None
+        return field_in_message(self.error_message)
+
+
+def field_in_message(message: str) -> str | None:
+    """Return the field a Campaign message names (`'@gender' field`, `'age' property`, …)."""
+    match = _FIELD_IN_MESSAGE.search(message)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 class NotFoundError(CampaignAPIError):

@@ -1,8 +1,9 @@
 """Connection settings shared by tap-adobe-campaign and target-adobe-campaign.
 
-`CONNECTION_SETTINGS` (Campaign Standard's REST API through the Adobe I/O gateway) and
-`SOAP_SETTINGS` (the `backend` choice and a Campaign Classic / v8 instance's SOAP router), each
-with the rules JSON Schema cannot express (`connection_errors`, `soap_errors`).
+`CONNECTION_SETTINGS` (Campaign Standard's REST API through the Adobe I/O gateway),
+`SOAP_SETTINGS` (the `backend` choice and a Campaign Classic / v8 instance's SOAP router) and
+`sftp_settings` (the instance's SFTP storage area), each with the rules JSON Schema cannot
+express (`connection_errors`, `soap_errors`, `sftp_errors`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from singer_sdk import typing as th
 
 from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES
 from campaign_client.client import DEFAULT_API_BASE_URL, DEFAULT_MAX_RETRY_SECONDS
+from campaign_client.sftp import DEFAULT_PORT, SFTPConfigError, parse_host_key, parse_private_key
 from campaign_client.soap import SOAP_PATH
 
 if t.TYPE_CHECKING:
@@ -167,4 +169,59 @@ def soap_errors(config: Mapping[str, t.Any]) -> list[str]:
             for key in ("soap_login", "soap_password")
             if not config.get(key)
         )
+    return errors
+
+
+def sftp_settings(host_description: str) -> th.PropertiesList:
+    """Return the `sftp_*` settings; `host_description`: what the plugin uses the storage for."""
+    return th.PropertiesList(
+        th.Property("sftp_host", th.StringType, description=host_description),
+        th.Property(
+            "sftp_port",
+            th.IntegerType(minimum=1, maximum=65535),
+            default=DEFAULT_PORT,
+            description="Port of the SFTP storage",
+        ),
+        th.Property(
+            "sftp_username", th.StringType, description="SFTP login; required with sftp_host"
+        ),
+        th.Property(
+            "sftp_password",
+            th.StringType,
+            secret=True,
+            description="SFTP password (or sftp_private_key, or both)",
+        ),
+        th.Property(
+            "sftp_private_key",
+            th.StringType,
+            secret=True,
+            description="SFTP private key, OpenSSH or PEM text (Ed25519, ECDSA or RSA, "
+            "unencrypted)",
+        ),
+        th.Property(
+            "sftp_host_key",
+            th.StringType,
+            description="The SFTP server's public host key, an OpenSSH line ('ssh-ed25519 "
+            "AAAA…', as in known_hosts without the host name); required with sftp_host: any "
+            "other key is refused",
+        ),
+    )
+
+
+def sftp_errors(config: Mapping[str, t.Any]) -> list[str]:
+    """Check the `sftp_*` settings together, when `sftp_host` is set (the keys are parsed)."""
+    if not config.get("sftp_host"):
+        return []
+    errors = []
+    for name in ("sftp_username", "sftp_host_key"):
+        if not config.get(name):
+            errors.append(f"{name} is required with sftp_host")
+    if not (config.get("sftp_password") or config.get("sftp_private_key")):
+        errors.append("sftp_password or sftp_private_key is required with sftp_host")
+    for name, parse in (("sftp_host_key", parse_host_key), ("sftp_private_key", parse_private_key)):
+        if config.get(name):
+            try:
+                parse(config[name])
+            except SFTPConfigError as exc:
+                errors.append(str(exc))
     return errors

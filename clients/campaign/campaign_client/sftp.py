@@ -1,13 +1,17 @@
-"""SFTP transport to Campaign's SFTP storage: verified host key, retries, resumable downloads.
+"""SFTP transport to a Campaign instance's SFTP storage area: pinned host key, retries.
 
-The server's host key must be configured (`sftp_host_key`, an OpenSSH public key line): an
-unknown or different key is refused, there is no trust on first use, and the user's
-`~/.ssh/known_hosts`, SSH agent and key files are never consulted.
+Shared by tap-adobe-campaign (it reads the opt-out export files) and target-adobe-campaign (it
+writes bulk import files and reads the import workflows' rejects). The server's host key must
+be configured (`sftp_host_key`, an OpenSSH public key line): an unknown or different key is
+refused, there is no trust on first use, and the user's `~/.ssh/known_hosts`, SSH agent and key
+files are never consulted.
 
 Transient failures (connection refused/reset, timeouts, a dropped session) are retried with
 the REST client's backoff policy (`max_retry_seconds`, exponential waits with jitter); every retry
-opens a new connection, and an interrupted download goes on from the bytes it already has.
-A refused host key, refused credentials or a missing directory fail at once.
+opens a new connection, an interrupted download goes on from the bytes it already has, and an
+interrupted upload starts again (files are written as `<name>.part` and renamed once complete,
+so a reader never sees half a file). A refused host key, refused credentials or a missing
+directory fail at once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 import backoff
 import paramiko
+
 from campaign_client.client import DEFAULT_MAX_RETRY_SECONDS, RetryPolicy
 
 if t.TYPE_CHECKING:
@@ -31,7 +36,6 @@ if t.TYPE_CHECKING:
     from backoff.types import Details
 
 DEFAULT_PORT = 22
-DEFAULT_EXPORTS_DIR = "d365_loads/exports"
 #: Bytes asked per read of a remote file (paramiko pipelines them with prefetch).
 _BLOCK = 1 << 20
 #: SFTP answers that no retry can change.
@@ -82,7 +86,7 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 @dataclass(frozen=True)
 class SFTPSettings:
-    """Where and how to log in; built from the tap's settings."""
+    """Where and how to log in (the `sftp_*` settings, `campaign_client.settings`)."""
 
     host: str
     username: str
@@ -90,14 +94,13 @@ class SFTPSettings:
     port: int = DEFAULT_PORT
     password: str | None = field(default=None, repr=False)
     private_key: paramiko.PKey | None = field(default=None, repr=False)
-    directory: str = DEFAULT_EXPORTS_DIR
     timeout: float = 300
     max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
     max_retries: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> SFTPSettings:
-        """Read `sftp_*`, `opt_out_exports_dir`, `request_timeout` and the retry budget."""
+        """Read `sftp_*`, `request_timeout` and the retry budget."""
         private_key = config.get("sftp_private_key")
         return cls(
             host=config["sftp_host"],
@@ -106,7 +109,6 @@ class SFTPSettings:
             port=int(config.get("sftp_port") or DEFAULT_PORT),
             password=config.get("sftp_password") or None,
             private_key=parse_private_key(private_key) if private_key else None,
-            directory=(config.get("opt_out_exports_dir") or DEFAULT_EXPORTS_DIR).rstrip("/"),
             timeout=float(config.get("request_timeout", 300)),
             max_retry_seconds=float(config.get("max_retry_seconds", DEFAULT_MAX_RETRY_SECONDS)),
             max_retries=config.get("max_retries"),
@@ -189,8 +191,8 @@ def is_transient(exc: Exception) -> bool:
     return isinstance(exc, OSError | EOFError | paramiko.SSHException)
 
 
-class ExportFolder:
-    """The export folder on the SFTP storage: list files, download one (with retries).
+class RemoteFolder:
+    """One folder of the SFTP storage: list, download, upload (atomically), remove; retried.
 
     Connects lazily; after a transient failure the connection is dropped and the retry opens
     a new one. Use as a context manager, or call `close()`.
@@ -199,13 +201,15 @@ class ExportFolder:
     def __init__(
         self,
         settings: SFTPSettings,
+        directory: str,
         *,
         logger: logging.Logger | None = None,
         opener: Callable[[SFTPSettings], paramiko.SFTPClient] = connect,
         policy: RetryPolicy | None = None,
     ) -> None:
-        """Use `opener` to connect (tests pass a fake); `policy` defaults to the settings'."""
+        """`directory`: relative to the login's root; `opener` connects (tests pass a fake)."""
         self.settings = settings
+        self.directory = directory.rstrip("/")
         self.logger = logger or logging.getLogger(__name__)
         self._opener = opener
         self._sftp: paramiko.SFTPClient | None = None
@@ -213,11 +217,20 @@ class ExportFolder:
             max_retry_seconds=settings.max_retry_seconds, max_retries=settings.max_retries
         )
 
-    def __enter__(self) -> ExportFolder:
+    def __enter__(self) -> t.Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def where(self) -> str:
+        """`host:directory` (`[host]:port:directory` off port 22), for messages."""
+        return f"{self.settings.known_hosts_name}:{self.directory}"
+
+    def path(self, name: str) -> str:
+        """Return the path of a file of the folder, as the SFTP login sees it."""
+        return f"{self.directory}/{name}"
 
     def close(self) -> None:
         """Close the SFTP session and its SSH connection."""
@@ -273,10 +286,10 @@ class ExportFolder:
 
     def list_files(self, pattern: t.Callable[[str], bool]) -> list[str]:
         """Names of the regular files in the folder that `pattern` accepts, sorted."""
-        where = f"listing {self.settings.directory}"
+        where = f"listing {self.directory}"
 
         def listing() -> list[str]:
-            entries = self._client().listdir_attr(self.settings.directory)
+            entries = self._client().listdir_attr(self.directory)
             return sorted(
                 e.filename
                 for e in entries
@@ -290,7 +303,7 @@ class ExportFolder:
 
         A retry after a dropped connection goes on from what `destination` already holds.
         """
-        path = f"{self.settings.directory}/{name}"
+        path = self.path(name)
         start = destination.tell()
 
         def copy() -> int:
@@ -309,3 +322,36 @@ class ExportFolder:
             msg = f"SFTP reading {path}: got {copied} of {size} bytes"
             raise SFTPError(msg)
         return size
+
+    def upload(self, name: str, source: t.BinaryIO) -> str:
+        """Write `source` (from its start) as `name`: `<name>.part`, then renamed; its path.
+
+        A retry after a dropped connection writes the part file again from the start.
+        """
+        path = self.path(name)
+        part = f"{path}.part"
+
+        def copy() -> int:
+            source.seek(0)
+            sftp = self._client()
+            with sftp.open(part, "wb") as remote:
+                remote.set_pipelined(True)
+                while chunk := source.read(_BLOCK):
+                    remote.write(chunk)
+            sftp.posix_rename(part, path)
+            return 0
+
+        self._retried(f"writing {path}", copy)
+        return path
+
+    def remove(self, name: str) -> None:
+        """Delete a file of the folder (a file already gone is no error)."""
+        path = self.path(name)
+
+        def unlink() -> None:
+            try:
+                self._client().remove(path)
+            except FileNotFoundError:
+                return
+
+        self._retried(f"removing {path}", unlink)
