@@ -267,9 +267,10 @@ class ProfilesStream(CampaignStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Read the profiles, with progress lines and a summary line (`StreamProgress`).
 
-        A read from a bookmark also tells its lag (the oldest `lastModified` it brought).
+        A read from a bookmark also tells its lag (the oldest `lastModified` it brought); a first
+        read, even from `start_date`, tells none.
         """
-        incremental = self.get_starting_replication_key_value(context) is not None
+        incremental = bool(self.get_context_state(context).get("replication_key_value"))
         self.progress = StreamProgress(
             self.name,
             self.logger,

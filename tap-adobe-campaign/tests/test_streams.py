@@ -227,3 +227,16 @@ def test_unlinked_profiles_are_the_profiles_without_a_crm_id(campaign, capsys) -
     assert sorted(r["PKey"] for r in records) == sorted(expected)
     assert all(r.get("email") == (expected[r["PKey"]]["email"] or None) for r in records)
     assert {m["stream"] for m in messages if m["type"] == "RECORD"} == {"unlinked_profiles"}
+
+
+def test_only_a_read_from_a_bookmark_tells_its_lag(campaign, capsys, caplog) -> None:
+    """A first read (even from start_date) has no lag to tell; the next one has."""
+    with caplog.at_level(logging.INFO):
+        _, states = sync_states(campaign, capsys, start_date="2000-01-01T00:00:00Z")
+    first = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Summary")]
+    assert first and "lag_seconds" not in first[-1]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        sync_states(campaign, capsys, state=states[-1])
+    again = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Summary")]
+    assert again and "lag_seconds" in again[-1]
