@@ -102,29 +102,12 @@ def rows(campaign: RunningCampaign, resource: str, key: str) -> dict[str, dict[s
 Message = dict[str, t.Any] | t.Callable[[], object]
 
 
-class Run:
-    """One target run against the sandbox: the target, what it sent, what it printed."""
+class TargetRun:
+    """What every test run of the target shares: feeding it messages, its rejects and summary."""
 
-    def __init__(self, campaign: RunningCampaign, tmp_path: Path, **config: t.Any) -> None:
-        self.rejects_path = tmp_path / "rejects.jsonl"
-        settings = {
-            **connection(campaign),
-            "resources": ROUTES,
-            "rejects_file": str(self.rejects_path),
-            **config,
-        }
-        self.target = TargetAdobeCampaign(config=settings)
-        self.sent: list[tuple[str, str, t.Any]] = []
-        self.target.client.session.hooks["response"].append(self._record_request)
-        self.states: list[dict[str, t.Any]] = []
-
-    def _record_request(self, response: requests.Response, **kwargs: t.Any) -> None:
-        request = response.request
-        body = json.loads(request.body) if request.body else None
-        self.sent.append((request.method or "", request.url or "", body))
-
-    def writes_sent(self) -> list[tuple[str, str, t.Any]]:
-        return [w for w in self.sent if w[0] in WRITES]
+    target: TargetAdobeCampaign
+    rejects_path: Path
+    states: list[dict[str, t.Any]]
 
     def listen(self, messages: list[Message], capsys: t.Any) -> list[dict]:
         def lines() -> Iterator[str]:
@@ -149,4 +132,32 @@ class Run:
 
     @property
     def summary(self) -> dict[str, t.Any]:
-        return json.loads(self.rejects_path.with_suffix(".summary.json").read_text())
+        return t.cast(
+            "dict[str, t.Any]",
+            json.loads(self.rejects_path.with_suffix(".summary.json").read_text()),
+        )
+
+
+class Run(TargetRun):
+    """One target run against the sandbox: the target, what it sent, what it printed."""
+
+    def __init__(self, campaign: RunningCampaign, tmp_path: Path, **config: t.Any) -> None:
+        self.rejects_path = tmp_path / "rejects.jsonl"
+        settings = {
+            **connection(campaign),
+            "resources": ROUTES,
+            "rejects_file": str(self.rejects_path),
+            **config,
+        }
+        self.target = TargetAdobeCampaign(config=settings)
+        self.sent: list[tuple[str, str, t.Any]] = []
+        self.target.client.session.hooks["response"].append(self._record_request)
+        self.states: list[dict[str, t.Any]] = []
+
+    def _record_request(self, response: requests.Response, **kwargs: t.Any) -> None:
+        request = response.request
+        body = json.loads(request.body) if request.body else None
+        self.sent.append((request.method or "", request.url or "", body))
+
+    def writes_sent(self) -> list[tuple[str, str, t.Any]]:
+        return [w for w in self.sent if w[0] in WRITES]

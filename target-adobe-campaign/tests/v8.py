@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import typing as t
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -12,10 +10,9 @@ from campaign_client.soap_session import SoapSession
 from target_adobe_campaign.target import TargetAdobeCampaign
 from target_adobe_campaign.v8_backend import V8Backend
 
-from .helpers import ROUTES, connection
+from .helpers import ROUTES, TargetRun, connection
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     import requests
@@ -51,10 +48,7 @@ def soap_calls(campaign: RunningCampaign) -> Counter[str]:
     return Counter(r["soap_action"] for r in campaign.admin.requests() if r.get("soap_action"))
 
 
-Message = dict[str, t.Any] | t.Callable[[], object]
-
-
-class V8Run:
+class V8Run(TargetRun):
     """One v8 target run; every record of every WriteCollection is recorded by key."""
 
     def __init__(self, campaign: RunningCampaign, tmp_path: Path, **config: t.Any) -> None:
@@ -92,30 +86,3 @@ class V8Run:
         self.sent.update(keys)
         if response.status_code == 200:
             self.written.update(keys)
-
-    def listen(self, messages: list[Message], capsys: t.Any) -> list[dict[str, t.Any]]:
-        def lines() -> Iterator[str]:
-            for message in messages:
-                if callable(message):
-                    message()
-                else:
-                    yield json.dumps(message) + "\n"
-
-        capsys.readouterr()
-        try:
-            self.target.listen(t.cast("io.TextIOBase", lines()))
-        finally:
-            out = capsys.readouterr().out
-            self.states = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return self.states
-
-    @property
-    def rejects(self) -> list[dict[str, t.Any]]:
-        return [json.loads(line) for line in self.rejects_path.read_text().splitlines()]
-
-    @property
-    def summary(self) -> dict[str, t.Any]:
-        return t.cast(
-            "dict[str, t.Any]",
-            json.loads(self.rejects_path.with_suffix(".summary.json").read_text()),
-        )
