@@ -9,10 +9,10 @@ express (`connection_errors`, `soap_errors`, `sftp_errors`).
 from __future__ import annotations
 
 import typing as t
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
+from sync_support.http_settings import CA_BUNDLE_SETTING, REQUEST_TIMEOUT_SETTING, ca_bundle_errors
 
 from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES
 from campaign_client.client import DEFAULT_API_BASE_URL, DEFAULT_MAX_RETRY_SECONDS
@@ -62,18 +62,8 @@ CONNECTION_SETTINGS = th.PropertiesList(
         default=DEFAULT_API_BASE_URL,
         description="Adobe I/O gateway (https)",
     ),
-    th.Property(
-        "ca_bundle",
-        th.StringType,
-        description="Path to a CA bundle (PEM) to verify TLS with, e.g. the sandbox CA; "
-        "default: the system CAs",
-    ),
-    th.Property(
-        "request_timeout",
-        th.IntegerType(minimum=1),
-        default=300,
-        description="HTTP request timeout in seconds",
-    ),
+    CA_BUNDLE_SETTING,
+    REQUEST_TIMEOUT_SETTING,
     th.Property(
         "max_retry_seconds",
         th.IntegerType(minimum=0),
@@ -103,8 +93,7 @@ def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
         value = config.get(key) or default
         if urlsplit(value).scheme != "https":
             errors.append(f"{key} must be an https:// URL, got '{value}'")
-    if config.get("ca_bundle") and not Path(config["ca_bundle"]).is_file():
-        errors.append(f"ca_bundle must be a CA bundle file, got '{config['ca_bundle']}'")
+    errors += ca_bundle_errors(config)
     return errors
 
 

@@ -15,7 +15,6 @@ import re
 import typing as t
 from http import HTTPStatus
 from http.cookiejar import Cookie, DefaultCookiePolicy
-from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import Request
 
@@ -23,6 +22,7 @@ import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from sync_support.http_settings import ca_bundle_errors
 from sync_support.progress import CallCounts
 from sync_support.retry import (
     DEFAULT_MAX_RETRY_SECONDS,
@@ -173,8 +173,7 @@ def connection_errors(config: Mapping[str, t.Any]) -> list[str]:
         value = config.get(key)
         if value is not None and not value.startswith("https://"):
             errors.append(f"{key} must be an https:// URL, got '{value}'")
-    if config.get("ca_bundle") and not Path(config["ca_bundle"]).is_file():
-        errors.append(f"ca_bundle must be a CA bundle file, got '{config['ca_bundle']}'")
+    errors += ca_bundle_errors(config)
     if config.get("client_certificate_path"):
         if not config.get("client_certificate_thumbprint"):
             errors.append("client_certificate_thumbprint is required with a certificate")

@@ -9,6 +9,7 @@ tap-dynamics365 and target-dynamics365 declare them as they are (`CONNECTION_SET
 from __future__ import annotations
 
 from singer_sdk import typing as th
+from sync_support.http_settings import CA_BUNDLE_SETTING, REQUEST_TIMEOUT_SETTING
 
 from dataverse_client.client import (
     DEFAULT_API_VERSION,
@@ -75,18 +76,8 @@ CONNECTION_SETTINGS = th.PropertiesList(
         default=DEFAULT_API_VERSION,
         description="Web API version",
     ),
-    th.Property(
-        "ca_bundle",
-        th.StringType,
-        description="Path to a CA bundle (PEM) to verify TLS with, e.g. the sandbox CA; "
-        "default: the system CAs",
-    ),
-    th.Property(
-        "request_timeout",
-        th.IntegerType(minimum=1),
-        default=300,
-        description="HTTP request timeout in seconds",
-    ),
+    CA_BUNDLE_SETTING,
+    REQUEST_TIMEOUT_SETTING,
     th.Property(
         "max_retry_seconds",
         th.IntegerType(minimum=0),

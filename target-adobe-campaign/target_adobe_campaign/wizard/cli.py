@@ -39,6 +39,7 @@ from dataverse_client.settings import CONNECTION_SETTINGS as D365_SETTINGS
 from requests import RequestException
 from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from sync_support.http_settings import ca_bundle_errors
 
 from target_adobe_campaign.wizard.apply import apply
 from target_adobe_campaign.wizard.d365 import TableNotFoundError, read_table
@@ -150,8 +151,7 @@ def campaign_config(sources: Sequence[str]) -> dict[str, t.Any]:
             if not config.get(key)
         ]
     errors += soap_errors(config)
-    if config.get("ca_bundle") and not Path(config["ca_bundle"]).is_file():
-        errors.append(f"ca_bundle must be a CA bundle file, got '{config['ca_bundle']}'")
+    errors += ca_bundle_errors(config)
     if errors:
         msg = f"Campaign config: {'; '.join(errors)}"
         raise UsageError(msg)
