@@ -212,6 +212,8 @@ class Pipeline:
             f"{CAMPAIGN_V8_PREFIX}_REJECTS_FILE": str(out_dir / REJECTS_FILE),
             "TARGET_ADOBE_CAMPAIGN_SUMMARY_FILE": str(out_dir / SUMMARY_FILE),
             "TARGET_DYNAMICS365_REJECTS_FILE": str(out_dir / D365_REJECTS_FILE),
+            # kept across this pipeline's runs, as in a project
+            "TARGET_ADOBE_CAMPAIGN_KEY_INDEX_DIR": str(self.work_dir / "key-index"),
         }
         env = {**self.tap_env, **outputs, **(extra_env or {})}
         return out_dir, env

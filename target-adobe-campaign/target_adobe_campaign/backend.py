@@ -42,6 +42,9 @@ class Backend(t.Protocol):
     def flush(self) -> None:
         """Import every staged file (end of input), parents first; raise if one failed."""
 
+    def settle(self) -> None:
+        """End of a successful run, after the last STATE: bring what it keeps up to date."""
+
     def stop(self) -> None:
         """Skip calls not started yet (safe from a signal handler)."""
 

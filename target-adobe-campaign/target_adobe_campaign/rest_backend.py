@@ -1,7 +1,8 @@
 """The REST backend (Campaign Standard): key indexes, concurrent calls, ambiguous creates.
 
-Each resource's key index is read once per run (`keyindex`). Per batch each planned write is
-one call (POST, PATCH of the changed fields, DELETE), `max_concurrency` at a time. A create
+Each resource's key index is checked (or read) once per run and kept on disk (`keyindex`).
+Per batch each planned write is one call (POST, PATCH of the changed fields, DELETE),
+`max_concurrency` at a time. A create
 whose answer was lost is looked up before it is retried, so it is never made twice. With
 `bulk` (`bulk.BulkPolicy`), a batch's creates may instead be staged for the resource's import
 workflow (`importer.Importer`); a REST write that needs a staged record (a child's link, an
@@ -23,7 +24,7 @@ from campaign_client.sftp import SFTPSettings
 
 from target_adobe_campaign.bulk import NEVER, BulkPolicy
 from target_adobe_campaign.importer import Importer
-from target_adobe_campaign.keyindex import KeyIndex
+from target_adobe_campaign.keyindex import IndexFiles, KeyIndex
 from target_adobe_campaign.pool import CallPool
 from target_adobe_campaign.state import PENDING_PARENT, DuplicateKeyError, Entry
 
@@ -46,7 +47,7 @@ REJECTED = "rejected"
 
 @dataclass
 class RestState:
-    """A route's key index, and its parents' (read once per run, kept up to date)."""
+    """A route's key index, and its parents' (checked once per run, kept up to date)."""
 
     index: KeyIndex
     index_of: Callable[[str], KeyIndex]
@@ -88,6 +89,7 @@ class RestBackend:
         self.config = config
         self.logger = logger
         self._indexes: dict[tuple[str, str], KeyIndex] = {}
+        self.index_files = IndexFiles.from_config(config)
         self._lock = threading.Lock()
         self.bulk = BulkPolicy.from_config(config)
         self.importer = self._importer() if self.bulk.mode != NEVER else None
@@ -115,7 +117,7 @@ class RestBackend:
         return CallPool(max_workers=self.config.get("max_concurrency", 4))
 
     def key_index(self, stream: str) -> KeyIndex:
-        """Return the key index of `stream`'s resource, read from Campaign on first use.
+        """Return the key index of `stream`'s resource, checked against Campaign on first use.
 
         Streams routed to the same resource and key (e.g. a stream and its deletes split
         off with a stream map) share one index.
@@ -129,13 +131,13 @@ class RestBackend:
                     for other in self.routes.values()
                     if (other.path, other.key) == (route.path, route.key) and other.options.adopt_by
                 }
-                index = KeyIndex(self.client, route, self.logger, adopt_by)
+                index = KeyIndex(self.client, route, self.logger, adopt_by, self.index_files)
                 index.load()
                 self._indexes[route.path, route.key] = index
             return index
 
     def state(self, route: Route, records: Sequence[dict[str, t.Any]]) -> RestState:
-        """Return the route's key index (the whole resource, read once per run)."""
+        """Return the route's key index (the whole resource, checked once per run)."""
         return RestState(self.key_index(route.stream), self.key_index)
 
     def enum_store(self) -> ClassicClient:
@@ -156,6 +158,7 @@ class RestBackend:
         ambiguous, failure = self._collect(route, writes, futures)
         if ambiguous and failure is None:
             self._settle_ambiguous_creates(route, index, ambiguous)
+        index.commit()
         if failure is not None:
             raise failure
 
@@ -233,8 +236,7 @@ class RestBackend:
             if write.kind in ("update", "adopt"):
                 self.client.patch(write.entry.href, write.body)
                 write.entry.values.update(write.body or {})
-                if write.kind == "adopt":
-                    index.put(write.key, write.entry)
+                index.put(write.key, write.entry)
                 return write.outcome
             self.client.delete(write.entry.href)
             index.remove(write.key)
@@ -267,8 +269,7 @@ class RestBackend:
             elif write.kind in ("update", "adopt"):
                 assert write.entry is not None  # planned with its entry
                 write.entry.values.update(write.body or {})
-                if write.kind == "adopt":
-                    index.put(write.key, write.entry)
+                index.put(write.key, write.entry)
             else:
                 index.remove(write.key)
             self.report.add(route.stream, write.outcome)
@@ -331,14 +332,24 @@ class RestBackend:
         if self.importer is not None:
             self.importer.flush_all()
 
+    def settle(self) -> None:
+        """Read back into each key index what this run wrote (`KeyIndex.settle`)."""
+        for index in list(self._indexes.values()):
+            index.settle()
+
     def stop(self) -> None:
         """Skip the calls not started yet (those in flight end on their own)."""
         if "executor" in self.__dict__:
             self.executor.stop()
 
     def close(self) -> None:
-        """Wait for the calls in flight; drop import files never imported (a failed run)."""
+        """Wait for the calls in flight; drop import files never imported (a failed run).
+
+        The key indexes are closed last (a dry run's changes to them are dropped).
+        """
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
         if self.importer is not None:
             self.importer.close()
+        for index in self._indexes.values():
+            index.close()

@@ -116,6 +116,21 @@ class TargetAdobeCampaign(Target):
             description="Campaign calls in flight at once",
         ),
         th.Property(
+            "key_index_dir",
+            th.StringType,
+            description="Folder where each resource's key index (CRM id -> PKey and values) is "
+            "kept between runs, so a run reads only what changed in Campaign since the last one "
+            "(checked by count; read again when a check fails). Unset: the whole resource is "
+            "read at each run (into a temporary file). One run at a time per folder "
+            "(docs/key-index.md)",
+        ),
+        th.Property(
+            "key_index_max_age_hours",
+            th.NumberType(minimum=0),
+            default=24,
+            description="A kept key index older than this is read again in full (0: every run)",
+        ),
+        th.Property(
             "batch_size_rows",
             th.IntegerType(minimum=1),
             default=DEFAULT_BATCH_SIZE,
@@ -323,6 +338,8 @@ class TargetAdobeCampaign(Target):
             super().process_endofpipe()
             if self._staged():  # no STATE arrived to import them before
                 self.backend.flush()
+            if "backend" in self.__dict__:
+                self.backend.settle()
         finally:
             if "backend" in self.__dict__:
                 self.backend.close()

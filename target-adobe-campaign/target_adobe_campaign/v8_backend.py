@@ -231,6 +231,9 @@ class V8Backend:
     def flush(self) -> None:
         """Nothing to import."""
 
+    def settle(self) -> None:
+        """Nothing is kept between runs: each batch's keys are read from Campaign."""
+
     def stop(self) -> None:
         """Skip the collections not started yet (those in flight end on their own)."""
         if "executor" in self.__dict__:

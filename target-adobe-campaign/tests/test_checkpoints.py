@@ -166,7 +166,7 @@ def signalling(method: Callable[..., t.Any], signum: int, on_call: int) -> Calla
 
 @pytest.mark.usefixtures("signal_handlers")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-@pytest.mark.parametrize(("call", "on_call"), [("post", 1), ("post", 3), ("get_json", 1)])
+@pytest.mark.parametrize(("call", "on_call"), [("post", 1), ("post", 3), ("iter_pages", 1)])
 def test_a_signal_inside_a_batch_stops_without_checkpointing_it(
     campaign: RunningCampaign,
     tmp_path: Path,
@@ -176,7 +176,7 @@ def test_a_signal_inside_a_batch_stops_without_checkpointing_it(
     on_call: int,
 ) -> None:
     """c1 S1 c2 | c3 S2 c4: post 1 is in the first batch (a pool thread), post 3 in the second;
-    the first get_json reads the key index (main thread). Only a written batch's STATE comes out.
+    the first iter_pages reads the key index (main thread). Only a written batch's STATE comes out.
     """
     messages = [
         CONTACT_SCHEMA,

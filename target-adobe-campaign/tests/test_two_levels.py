@@ -45,11 +45,13 @@ MESSAGES = [
 class FakeCampaign:
     """An empty Campaign that records creates and gives each record a PKey."""
 
+    api_url = "https://campaign.invalid/o/campaign/"
+
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, t.Any]]] = []
 
-    def iter_records(self, path: str, line_count: int) -> list[dict[str, t.Any]]:
-        return []
+    def iter_pages(self, path: str, params: t.Any, **options: t.Any) -> list[dict[str, t.Any]]:
+        return [{"content": []}]
 
     def post(self, path: str, body: dict[str, t.Any]) -> dict[str, t.Any]:
         self.posts.append((path.rsplit("/", 1)[-1], body))

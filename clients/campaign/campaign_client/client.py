@@ -33,7 +33,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from campaign_client.auth import DEFAULT_IMS_URL, DEFAULT_SCOPES, IMSAuthenticator
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from backoff.types import Details
 
@@ -331,16 +331,21 @@ class CampaignClient:
         params: Mapping[str, t.Any] | None = None,
         *,
         line_count: int = DEFAULT_LINE_COUNT,
+        on_response: Callable[[requests.Response], object] | None = None,
     ) -> Iterator[dict[str, t.Any]]:
         """Yield each page of a collection, following `next.href` as Campaign returns it.
 
         `_forcePagination=true` is always sent: above XtkBigTableThreshold rows Campaign
-        omits `next` without it, and a reader would silently stop early.
+        omits `next` without it, and a reader would silently stop early. `on_response` sees
+        each page's response first (e.g. for its `Date` header).
         """
         query = {**(params or {}), "_forcePagination": "true", "_lineCount": line_count}
         url: str | None = self.url(path, query)
         while url:
-            page = self.get_json(url)
+            response = self._send("GET", url, None)
+            if on_response is not None:
+                on_response(response)
+            page = msgspec.json.decode(response.content)
             yield page
             next_link = page.get("next") or {}
             href = next_link.get("href") if isinstance(next_link, dict) else None
@@ -356,6 +361,10 @@ class CampaignClient:
         """Yield every record of a collection (see `iter_pages`)."""
         for page in self.iter_pages(path, params, line_count=line_count):
             yield from page.get("content", ())
+
+    def count(self, path: str) -> int:
+        """Return how many records a collection holds: `GET <path>/_count`."""
+        return int(self.get_json(f"{path.rstrip('/')}/_count")["count"])
 
     def find(self, resource: str, filter_name: str, **params: t.Any) -> list[dict[str, t.Any]]:
         """Return the records a filter matches: `GET <resource>/<filter>?<params>`."""
