@@ -6,13 +6,17 @@ the test runs the export workflow where Adobe's schedule would). The mode reache
 its own `opt_out_sync` variable, the way the project's `OPT_OUT_SYNC` does.
 
 Expectations follow Adobe's rule read literally: the more recent Campaign change wins; when
-Dynamics 365's record is more recent or the times tie, opt-out = true wins. Convergence: once
-a change has travelled, two more rounds of both jobs write nothing on either side (one round in
-the one-way modes, where only one side is ever written).
+Dynamics 365's record is more recent, the times tie or Campaign's time is unknown (v8), opt-out =
+true wins. Where true wins over a Campaign false that Dynamics 365 already holds, campaign-to-d365
+re-writes the contact's columns as they are (`opt_outs_reasserted`), so the next
+d365-to-campaign reads the contact and raises the flag in Campaign. Convergence: once a change
+has travelled, two more rounds of both jobs write nothing on either side (one round in the
+one-way modes, where only one side is ever written).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +24,7 @@ import pytest
 from crm_sandbox.testing import Sandbox
 
 from tests.dataverse_reader import DataverseReader
-from tests.harness import Pipeline
+from tests.harness import Pipeline, RunResult
 
 #: Campaign flag → the contact columns the project's mapping ORs into it.
 FLAGS = {
@@ -33,6 +37,8 @@ PLUGINS = ("TAP_ADOBE_CAMPAIGN", "TARGET_ADOBE_CAMPAIGN", "TARGET_DYNAMICS365")
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 #: SOAP methods that write (v8's WriteCollection, enumerations' Write).
 SOAP_WRITES = ("Write", "WriteCollection")
+#: target-dynamics365's summary line of the `opt_outs` stream (in Meltano's output).
+OPT_OUTS_SUMMARY = re.compile(r"Summary opt_outs: updated \d+, .*\bopt_outs_reasserted (\d+)")
 
 
 def mode_env(mode: str) -> dict[str, str]:
@@ -102,6 +108,7 @@ class Sync:
         self.to_d365 = to_d365
         self.env = mode_env(mode)
         self.runs = 0
+        self.last_to_d365: RunResult | None = None
 
     def d365_to_campaign(self) -> None:
         self.runs += 1
@@ -111,7 +118,13 @@ class Sync:
         """Campaign's export workflow runs (Adobe: daily), then the job reads the new files."""
         self.runs += 1
         self.sb.campaign.admin.run_opt_out_export()
-        self.to_d365.run(f"to-d365-{self.runs}", extra_env=self.env).check()
+        self.last_to_d365 = self.to_d365.run(f"to-d365-{self.runs}", extra_env=self.env).check()
+
+    def reasserted(self) -> int:
+        """The last `campaign-to-d365`'s `opt_outs_reasserted` (0 if it wrote no opt-outs)."""
+        assert self.last_to_d365 is not None
+        found = OPT_OUTS_SUMMARY.findall(self.last_to_d365.output)
+        return sum(int(reasserted) for reasserted in found)
 
     def round(self, order: str = "d365_first") -> None:
         if order == "d365_first":
@@ -166,7 +179,10 @@ def test_bidirectional_keeps_every_opt_out_and_converges(
 ) -> None:
     """On v8 (`-v8` jobs) Campaign keeps no change time per flag (`nms:recipient` has one
     `@lastModified`): where the sides differ, opt-out = true wins, so a lift in Campaign (e, f)
-    never clears a D365 opt-out there."""
+    never clears a D365 opt-out there. D365 already holds f's opt-out, so campaign-to-d365
+    re-asserts it (re-writes the columns as they are: `modifiedon` moves), and the next
+    d365-to-campaign raises it in Campaign again: f ends true on both sides one round later.
+    The opt-in of unknown time is undone, as Adobe's rule says for an unknown time."""
     sb = campaign_sandbox
     sync = start(sb, campaign_pipeline, events_pipeline, "bidirectional")
     a, b, c, d, e, f = clean_contacts(d365, 6)
@@ -182,7 +198,8 @@ def test_bidirectional_keeps_every_opt_out_and_converges(
     # Dataverse's precision) Campaign lifts the opt-out, before either job runs again.
     sb.admin.update_row("contacts", e, {"donotfax": True})
     # f: opted out in D365 and synced; then the recipient opts back in through Campaign's
-    # preference center: Campaign's change is the newer one, so the opt-in wins on both sides.
+    # preference center: Campaign's change is the newer one, so the opt-in wins on both sides
+    # (Standard; on v8 its time is unknown: true wins and is re-asserted to Campaign).
     sb.admin.update_row("contacts", f, {"donotphone": True})
     sync.round(order)
     sb.admin.update_row("contacts", d, {"donotpostalmail": False})
@@ -207,16 +224,28 @@ def test_bidirectional_keeps_every_opt_out_and_converges(
     # newer: the lift reaches D365); d365-to-campaign first cannot see Campaign's change time
     # over REST and raises the flag again (opt-out = true wins). Either way both sides agree.
     assert campaign_flags(sb, e)["blackListFax"] is (order == "d365_first")
-    agreed: tuple[str, ...] = (a, b, c, e, f)
     if backend == "v8":
-        # f: the opt-in in Campaign has no time to win with; D365 keeps its opt-out, and
-        # Campaign its opt-in until the contact changes in D365 (nothing brings it back).
+        # f: the opt-in in Campaign has no time to win with; D365 keeps its opt-out and
+        # re-asserts it (the one contact of this round), Campaign has not got it back yet.
         assert d365_flags(sb, f)["blackListPhone"], "an opt-out of unknown age was cleared"
-        agreed = (a, b, c, e)
+        assert not campaign_flags(sb, f)["blackListPhone"]
+        assert sync.reasserted() == 1
+        for contact in (a, b, c, e):
+            assert d365_flags(sb, contact) == campaign_flags(sb, contact), contact
+        # One more round: d365-to-campaign reads f (its modifiedon moved) and raises the flag;
+        # campaign-to-d365 then reads the raised profile, finds both sides true, writes nothing.
+        sync.d365_to_campaign()
+        assert campaign_flags(sb, f)["blackListPhone"], "the reasserted opt-out is not back"
+        writes = Writes(sb)
+        sync.campaign_to_d365()
+        assert writes.count()["d365"] == 0
+        assert sync.reasserted() == 0
+        assert d365_flags(sb, f)["blackListPhone"], "D365 lost blackListPhone"
     else:
         assert not d365_flags(sb, f)["blackListPhone"], "Campaign's newer opt-in did not win"
         assert not campaign_flags(sb, f)["blackListPhone"], "Campaign's newer opt-in did not win"
-    for contact in agreed:
+        assert sync.reasserted() == 0
+    for contact in (a, b, c, e, f):
         assert d365_flags(sb, contact) == campaign_flags(sb, contact), contact
     assert_converges(sync)
 

@@ -6,7 +6,9 @@ Pure functions (no I/O), so every mode and timestamp case is tested without a se
 makes Dynamics 365 agree with Campaign; `bidirectional` applies Adobe's rule per flag: if
 Campaign's change time of the flag (`<flag>LastModified`) is more recent than the contact's
 `modifiedon`, Campaign's value prevails; otherwise (D365 more recent, equal, or Campaign's time
-unknown) opt-out = True wins.
+unknown) opt-out = True wins. When True wins over Campaign's False, D365 already holds it and
+Campaign must be raised: `decide` re-writes the flag's true columns (a reassertion), so the
+contact's `modifiedon` moves and d365-to-campaign's next incremental read raises the flag.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime
 import re
 import typing as t
+from dataclasses import dataclass, field
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -99,24 +102,13 @@ def resolve(
     return True
 
 
-def changes(
+def _flags(
     record: Mapping[str, t.Any],
     mapping: Mapping[str, Sequence[str]],
     current: Mapping[str, t.Any],
-    mode: str = DEFAULT_OPT_OUT_SYNC,
-) -> dict[str, bool]:
-    """Return the contact values to write for one Campaign record (empty: nothing to write).
-
-    `current` is the contact as read (its mapped columns and, for `bidirectional`,
-    `modifiedon`). A flag's D365 value is the OR of its columns, which is how the D365 →
-    Campaign mapping derives it (blackListEmail = donotbulkemail or donotemail), so a flag that
-    agrees writes nothing and a round trip makes no write. A flag resolved to another value
-    (`resolve`) sets all its columns to it, except that a column another true flag maps onto
-    stays true (an opt-out is never cleared by a sibling flag). Flags absent from the record
-    (or null) leave their columns alone.
-    """
-    if mode not in WRITING_MODES:
-        return {}
+    mode: str,
+) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Return each flag's D365 value (OR of its columns) and the record's flags' synced values."""
     modified_on = current.get(MODIFIED_ON)
     d365 = {name: any(current.get(c) is True for c in columns) for name, columns in mapping.items()}
     resolved = {
@@ -130,6 +122,15 @@ def changes(
         for name in mapping
         if record.get(name) is not None
     }
+    return d365, resolved
+
+
+def _differing(
+    mapping: Mapping[str, Sequence[str]],
+    current: Mapping[str, t.Any],
+    d365: Mapping[str, bool],
+    resolved: Mapping[str, bool],
+) -> dict[str, bool]:
     kept_true = {c for name, columns in mapping.items() if resolved.get(name) for c in columns}
     out: dict[str, bool] = {}
     for name, value in resolved.items():
@@ -140,6 +141,81 @@ def changes(
             if current.get(column) is not column_value:
                 out[column] = column_value
     return out
+
+
+def changes(
+    record: Mapping[str, t.Any],
+    mapping: Mapping[str, Sequence[str]],
+    current: Mapping[str, t.Any],
+    mode: str = DEFAULT_OPT_OUT_SYNC,
+) -> dict[str, bool]:
+    """Return the contact values that differ from the synced ones (empty: none differs).
+
+    `current` is the contact as read (its mapped columns and, for `bidirectional`,
+    `modifiedon`). A flag's D365 value is the OR of its columns, which is how the D365 →
+    Campaign mapping derives it (blackListEmail = donotbulkemail or donotemail), so a flag that
+    agrees writes nothing and a round trip makes no write. A flag resolved to another value
+    (`resolve`) sets all its columns to it, except that a column another true flag maps onto
+    stays true (an opt-out is never cleared by a sibling flag). Flags absent from the record
+    (or null) leave their columns alone. What the sink writes is `decide`'s (these values and
+    the reassertions).
+    """
+    if mode not in WRITING_MODES:
+        return {}
+    d365, resolved = _flags(record, mapping, current, mode)
+    return _differing(mapping, current, d365, resolved)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one Campaign record writes on its contact.
+
+    `values`: the contact columns to write (empty: no write). `reasserted`: the flags that
+    D365 holds and Campaign lacks, where the rule gives True the win (`bidirectional`, Campaign's
+    change not newer or of unknown time): their true columns are in `values` unchanged, so the
+    write moves the contact's `modifiedon` and d365-to-campaign's next incremental read raises
+    them in Campaign.
+    """
+
+    values: dict[str, bool] = field(default_factory=dict)
+    reasserted: tuple[str, ...] = ()
+
+    @property
+    def is_reassertion(self) -> bool:
+        """Whether the write re-asserts a D365 opt-out that Campaign must get back."""
+        return bool(self.reasserted)
+
+
+def decide(
+    record: Mapping[str, t.Any],
+    mapping: Mapping[str, Sequence[str]],
+    current: Mapping[str, t.Any],
+    mode: str = DEFAULT_OPT_OUT_SYNC,
+) -> Decision:
+    """Return what to write on the contact for one Campaign record, and what it re-asserts.
+
+    The values that differ (`changes`), plus, in `bidirectional`, for each flag that is False
+    in Campaign and True in D365 and resolves to True (Campaign's change is not the newer one,
+    or its time is unknown, as on Campaign v8): the flag's columns that are True, as they are.
+    Nothing changes in D365 for that flag, but the write moves `modifiedon`, which is what
+    brings the contact to d365-to-campaign (an incremental read), which raises the flag.
+    Campaign then holds True, so the next record of the profile agrees and writes nothing: no
+    loop. Other modes never re-assert (`campaign_to_d365` makes D365 agree with Campaign).
+    """
+    if mode not in WRITING_MODES:
+        return Decision()
+    d365, resolved = _flags(record, mapping, current, mode)
+    values = _differing(mapping, current, d365, resolved)
+    reasserted = tuple(
+        name
+        for name, value in resolved.items()
+        if mode == "bidirectional" and value and d365[name] and not record[name]
+    )
+    for name in reasserted:
+        for column in mapping[name]:
+            if current.get(column) is True:
+                values.setdefault(column, True)
+    return Decision(values, reasserted)
 
 
 def supersedes(record: Mapping[str, t.Any], previous: Mapping[str, t.Any]) -> bool:

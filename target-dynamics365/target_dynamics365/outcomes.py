@@ -11,4 +11,5 @@ OUTCOMES = (
     "skipped_existing",
     "skipped_deletes",
     "rejected",
+    "opt_outs_reasserted",  # not a record outcome: `updated` contacts re-asserting a D365 opt-out
 )

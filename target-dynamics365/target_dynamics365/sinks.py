@@ -22,8 +22,8 @@ from singer_sdk.sinks import BatchSink
 from target_dynamics365.optouts import (
     MODIFIED_ON,
     WRITING_MODES,
-    changes,
     contact_fields,
+    decide,
     is_guid,
     supersedes,
 )
@@ -180,14 +180,33 @@ class OptOutSink(DataverseSink):
     """Writes Campaign opt-outs (`profiles`, `opt_outs`) onto the contacts whose id is `externalId`.
 
     Per batch: the contacts' opt-out columns and `modifiedon` are read in bulk, `opt_out_sync`
-    decides each flag (`optouts.changes`), only contacts whose values really differ are written
-    (`UpdateMultiple`, all or nothing), and a refused request is split until the refused rows
-    are found. Profiles without an `externalId` are skipped; those whose contact does not exist
-    go to the rejects file. In a mode that does not write Dynamics 365 nothing is read either.
+    decides each flag (`optouts.decide`), only contacts whose values really differ, or whose
+    D365 opt-out Campaign must get back (a reassertion), are written (`UpdateMultiple`, all or
+    nothing), and a refused request is split until the refused rows are found. Profiles without
+    an `externalId` are skipped; those whose contact does not exist go to the rejects file. In a
+    mode that does not write Dynamics 365 nothing is read either.
+
+    `opt_outs_reasserted` counts the written contacts whose write re-asserts a D365 opt-out
+    Campaign lacks (bidirectional, True wins); they are counted `updated` too.
     """
 
-    outcomes = ("updated", "unchanged", "skipped", "skipped_mode", "rejected")
-    dry_run_outcomes = ("updated", "rejected", "unchanged", "skipped", "skipped_mode")
+    # `opt_outs_reasserted` last, as target-adobe-campaign's `opt_outs_kept`: not a record outcome.
+    outcomes = (
+        "updated",
+        "unchanged",
+        "skipped",
+        "skipped_mode",
+        "rejected",
+        "opt_outs_reasserted",
+    )
+    dry_run_outcomes = (
+        "updated",
+        "rejected",
+        "unchanged",
+        "skipped",
+        "skipped_mode",
+        "opt_outs_reasserted",
+    )
 
     def __init__(
         self,
@@ -201,6 +220,8 @@ class OptOutSink(DataverseSink):
         self.mapping: dict[str, list[str]] = self.target.opt_out_mapping
         self.fields = contact_fields(self.mapping)
         self.mode: str = self.target.opt_out_sync
+        #: Contacts rejected in the batch being written (a reassertion is counted once written).
+        self._rejected: set[str] = set()
         if self.mode not in WRITING_MODES:
             self.logger.info(
                 "opt_out_sync is %s: %s records change no contact (counted as skipped_mode)",
@@ -217,6 +238,7 @@ class OptOutSink(DataverseSink):
         latest = self._latest_per_contact(records)
         current = self.read_contacts(list(latest), [*self.fields, MODIFIED_ON])
         updates: list[Row] = []
+        reasserting: set[str] = set()
         for contact_id, record in latest.items():
             row = current.get(contact_id)
             if row is None:
@@ -224,19 +246,33 @@ class OptOutSink(DataverseSink):
                     record, contact_id, f"contact {contact_id} does not exist", field="externalId"
                 )
                 continue
-            changed = changes(record, self.mapping, row, self.mode)
-            if changed:
+            decision = decide(record, self.mapping, row, self.mode)
+            if decision.values:
                 target = {
                     "@odata.type": "Microsoft.Dynamics.CRM.contact",
                     "contactid": contact_id,
-                    **changed,
+                    **decision.values,
                 }
                 updates.append(Row(contact_id, target, record))
+                if decision.is_reassertion:
+                    reasserting.add(contact_id)
             else:
                 self.target.summary.add(self.stream_name, "unchanged")
         # One row per contact in a batch: its chunks may be written side by side.
+        self._rejected = set()
         write = partial(self.write, UPDATE_MULTIPLE, outcome="updated")
         self.pool.run([partial(write, chunk) for chunk in chunks(updates, MAX_TARGETS)])
+        reasserted = len(reasserting - self._rejected)
+        if reasserted:
+            self.target.summary.add(self.stream_name, "opt_outs_reasserted", reasserted)
+
+    def reject(
+        self, record: dict[str, t.Any], key: str | None, reason: str, **details: t.Any
+    ) -> None:
+        """Note the rejected contact (`write_batch` counts only written reassertions), reject."""
+        if key is not None:
+            self._rejected.add(key)
+        super().reject(record, key, reason, **details)
 
     def _latest_per_contact(self, records: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
         """Keep each contact's latest record (`optouts.supersedes`); skip/reject unusable ids."""

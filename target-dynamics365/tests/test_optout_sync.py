@@ -56,7 +56,8 @@ def test_bidirectional_applies_the_rule_per_flag_with_modifiedon(admin, tmp_path
             blackListEmail=False,
             blackListEmailLastModified=campaign_time(td + hour),
         ),
-        # the contact opted out of phone after Campaign's change: True wins, nothing written
+        # the contact opted out of phone after Campaign's change: True wins, D365 holds it and
+        # re-asserts it (written as it is, so that d365-to-campaign raises it in Campaign)
         export_row(
             DAY1,
             2,
@@ -76,12 +77,19 @@ def test_bidirectional_applies_the_rule_per_flag_with_modifiedon(admin, tmp_path
     assert contact(kept)["donotphone"] is True
     assert (contact(twice)["donotemail"], contact(twice)["donotbulkemail"]) == (True, True)
     counts = target.summary.streams()["opt_outs"]
-    assert (counts["updated"], counts["unchanged"]) == (2, 1)
+    assert (counts["updated"], counts["opt_outs_reasserted"], counts["unchanged"]) == (3, 1, 0)
     log = admin.requests()
     assert len(writes(log)) == 1  # one UpdateMultiple
     (read,) = [r for r in log if r["method"] == "GET" and r["path"].endswith("/contacts")]
     assert "modifiedon" in read["query"]
 
+    # The same rows again: the others agree; `kept` is re-asserted while Campaign lacks it.
+    admin.clear_requests()
+    rerun = run_target(settings, records, "opt_outs")
+    counts = rerun.summary.streams()["opt_outs"]
+    assert (counts["updated"], counts["opt_outs_reasserted"], counts["unchanged"]) == (1, 1, 2)
+    # Campaign raised it (d365-to-campaign): nothing more to write.
+    records[1] = export_row(DAY2, 2, kept, blackListPhone=True, blackListPhoneLastModified=None)
     admin.clear_requests()
     rerun = run_target(settings, records, "opt_outs")
     assert writes(admin.requests()) == []
