@@ -26,7 +26,8 @@ from tests.harness import (
     EVENTS_TAP,
     EVENTS_TAP_V8,
     EVENTS_V8_PREFIX,
-    REPO_ROOT,
+    WIZARD_GOLDEN,
+    WIZARD_TABLES,
     MeltanoProject,
     Pipeline,
 )
@@ -46,8 +47,6 @@ CAMPAIGN_PROFILES = 300
 BACKENDS = ("standard", "v8")
 #: The tables of meltano.yml's account and salesorder entries, and the schema wizard's output
 #: for them, which those entries are (target-adobe-campaign/tests/wizard_golden).
-WIZARD_TABLES = ("account", "salesorder")
-WIZARD_GOLDEN = REPO_ROOT / "target-adobe-campaign" / "tests" / "wizard_golden"
 
 
 @pytest.fixture

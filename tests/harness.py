@@ -25,6 +25,10 @@ from scripts.meltano_env import clean_environ
 from scripts.replay import replay
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The D365 tables the schema wizard maps for meltano.yml, and its reviewed output per table
+#: (Standard: resource.json, published by the administrator; v8: the srcSchema).
+WIZARD_TABLES = ("account", "salesorder")
+WIZARD_GOLDEN = REPO_ROOT / "target-adobe-campaign" / "tests" / "wizard_golden"
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 TAP = "tap-dynamics365"
 LOADER = "target-jsonl"

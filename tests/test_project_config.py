@@ -20,7 +20,7 @@ from crm_sandbox.campaign.datamodel import build_resource
 from crm_sandbox.campaign.schema import RESOURCES, Resource
 
 from scripts import plugin_settings
-from tests.harness import REPO_ROOT, MeltanoProject
+from tests.harness import REPO_ROOT, WIZARD_GOLDEN, WIZARD_TABLES, MeltanoProject
 
 MELTANO_YML = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
 
@@ -103,8 +103,6 @@ def test_no_secret_outside_the_sandbox_environment():
 
 #: The schema wizard's output for the sandbox's account and salesorder (the plugin's tests
 #: check the wizard writes exactly these files).
-WIZARD_GOLDEN = REPO_ROOT / "target-adobe-campaign" / "tests" / "wizard_golden"
-WIZARD_TABLES = ("account", "salesorder")
 
 
 def _campaign_resources() -> dict[str, Resource]:

@@ -486,11 +486,14 @@ class KeyIndex:
 
         (A record a file import created is indexed without a PKey until something needs it:
         a REST write to it, or a child's link; one the import did not create is forgotten.)
+        One catch-up reads the PKeys of everything imported since the last, so the next
+        imported keys need no call.
         """
         entry = self.get(key)
         if entry is None or entry.pkey:
             return entry
-        self.refresh([key])
+        with self._lock:
+            self._catch_up()
         entry = self.get(key)
         if entry is not None and not entry.pkey:
             with self._lock:
