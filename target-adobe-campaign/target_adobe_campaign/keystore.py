@@ -28,7 +28,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS record (
     id INTEGER PRIMARY KEY,
-    pkey TEXT UNIQUE,  -- NULL: created by an import file, PKey not read yet
+    pkey TEXT UNIQUE,  -- NULL: an import file creates it (`+pkey`: find those by key)
     key TEXT,
     href TEXT NOT NULL,
     doc BLOB
@@ -122,7 +122,7 @@ class KeyStore:
         """
         self.conn.execute("DELETE FROM unlinked WHERE pkey = ?", (pkey,))
         if key is not None:
-            self.conn.execute("DELETE FROM record WHERE key = ? AND pkey IS NULL", (key,))
+            self.conn.execute("DELETE FROM record WHERE key = ? AND +pkey IS NULL", (key,))
         self.conn.execute(
             "INSERT INTO record (pkey, key, href, doc) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (pkey) DO UPDATE SET key = excluded.key, href = excluded.href, "
@@ -136,7 +136,7 @@ class KeyStore:
 
     def put_pending(self, key: str, values: dict[str, t.Any]) -> None:
         """Store a record an import file creates (its PKey is read later)."""
-        self.conn.execute("DELETE FROM record WHERE key = ? AND pkey IS NULL", (key,))
+        self.conn.execute("DELETE FROM record WHERE key = ? AND +pkey IS NULL", (key,))
         self.conn.execute(
             "INSERT INTO record (pkey, key, href, doc) VALUES (NULL, ?, '', ?)",
             (key, self._encode(values)),
@@ -171,7 +171,7 @@ class KeyStore:
 
     def remove_pending(self, key: str) -> None:
         """Forget a record an import file did not create after all."""
-        self.conn.execute("DELETE FROM record WHERE key = ? AND pkey IS NULL", (key,))
+        self.conn.execute("DELETE FROM record WHERE key = ? AND +pkey IS NULL", (key,))
 
     def remove_pending_all(self) -> None:
         """Forget every record an import file was to create and that was not read since."""
