@@ -4,9 +4,10 @@
         [--bulk] [--no-rerun] [--max-concurrency N]                          (or: make bench)
 
 The sandbox is seeded with N D365 contacts (and N / 4 projects, linked to contacts) and an empty
-Campaign. The job runs as users run it (`meltano run d365-to-campaign`, environment `test`,
-plugins installed once into a temporary Meltano directory, install time not measured), three
-times:
+Campaign; the job reads `--tables` (contacts and projects; add `account,salesorder,...` for the
+other tables of `meltano.yml`). The job runs as users run it (`meltano run d365-to-campaign`,
+environment `test`, plugins installed once into a temporary Meltano directory, install time not
+measured), three times:
 
   1. initial load: every contact and project is created in Campaign;
   2. no-change rerun, `--full-refresh`: every record goes through the target again and is
@@ -15,7 +16,7 @@ times:
      incremental run (change tracking) brings just those.
 
 With `--bulk` the target's creates go through the import workflows (`WKF_IMPORT_PROFILE`,
-`WKF_IMPORT_CUSPROJECT`, files on the sandbox's SFTP storage); `--no-rerun` skips run 2 (at a
+`WKF_IMPORT_CUSPROJECT`, ...: files on the sandbox's SFTP storage); `--no-rerun` skips run 2 (at a
 million contacts it costs as much as the initial load). The key index is kept between runs
 (`key_index_dir`, as `meltano.yml` does), so run 3 reads only what changed.
 
@@ -57,8 +58,8 @@ from tests.harness import (
 )
 
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-#: `--bulk`: the sandbox's import workflow of each resource that has one.
-IMPORT_WORKFLOWS = {"profile": "WKF_IMPORT_PROFILE", "cusProject": "WKF_IMPORT_CUSPROJECT"}
+#: The D365 tables read (`--tables`): contacts and their projects, as the issue's volume runs.
+DEFAULT_TABLES = "contact,new_project"
 PROCESSES = ("tap-dynamics365", "target-adobe-campaign", "meltano")
 
 
@@ -168,9 +169,9 @@ def bulk_env(sb: Sandbox) -> dict[str, str]:
     project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
     (loader,) = (p for p in project["plugins"]["loaders"] if p["name"] == CAMPAIGN_LOADER)
     resources = loader["config"]["resources"]
-    for route in resources.values():
-        if route["resource"] in IMPORT_WORKFLOWS and "_deletes" not in str(route):
-            route["import_workflow"] = IMPORT_WORKFLOWS[route["resource"]]
+    for stream, route in resources.items():
+        if not stream.endswith("_deletes"):  # the tenant's workflow of each resource
+            route["import_workflow"] = "WKF_IMPORT_" + route["resource"].upper()
     c = sb.campaign
     return {
         "TARGET_ADOBE_CAMPAIGN_RESOURCES": json.dumps(resources),
@@ -198,6 +199,9 @@ def main() -> None:
     parser.add_argument("--bulk", action="store_true", help="creates through import workflows")
     parser.add_argument("--no-rerun", action="store_true", help="skip the no-change rerun")
     parser.add_argument("--max-concurrency", type=int, help="the target's max_concurrency")
+    parser.add_argument(
+        "--tables", default=DEFAULT_TABLES, help=f"D365 tables read (default {DEFAULT_TABLES})"
+    )
     add_latency_option(parser)
     args = parser.parse_args()
 
@@ -216,6 +220,7 @@ def main() -> None:
             inject_latency(sb.admin, args.latency_ms)
             inject_latency(sb.campaign.admin, args.latency_ms)
             env = {**sb.tap_env(), **sb.target_campaign_env()}
+            env["TAP_DYNAMICS365__CAMPAIGN_TABLES"] = json.dumps(args.tables.split(","))
             if args.bulk:
                 env |= bulk_env(sb)
             if args.max_concurrency:
