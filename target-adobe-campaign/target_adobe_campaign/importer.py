@@ -229,6 +229,7 @@ class Importer:
             path,
         )
         run = self.workflows.run(route.import_workflow, path, budget_seconds=self.budget_seconds)
+        self.index_of(route.stream).wrote_now()  # Campaign stamped the lines up to now
         rejected = self._record_rejects(stage, run)
         self._check(stage, run, rejected)
         self._count(stage, run)

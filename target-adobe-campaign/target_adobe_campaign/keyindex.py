@@ -438,7 +438,7 @@ class KeyIndex:
                 self.store.upsert(entry.pkey, key, entry.href, entry.values)
             else:
                 self.store.put_pending(key, entry.values)
-            self._wrote()
+            self.wrote_now()
 
     def remove(self, key: str) -> None:
         """Forget a deleted record."""
@@ -446,9 +446,10 @@ class KeyIndex:
             if self.store.by_key(key, limit=1):
                 self._size -= 1
             self.store.remove_key(key)
-            self._wrote()
+            self.wrote_now()
 
-    def _wrote(self) -> None:
+    def wrote_now(self) -> None:
+        """Note a write Campaign stamped now (a call, or the end of an import of many)."""
         self._written += 1
         self._last_write = time.monotonic()
 
