@@ -39,6 +39,9 @@ class Backend(t.Protocol):
     def staged(self) -> int:
         """How many records wait in import files not imported yet (STATE must wait too)."""
 
+    def import_due(self) -> bool:
+        """Whether staged records have waited long enough to be imported at this STATE."""
+
     def flush(self) -> None:
         """Import every staged file (end of input), parents first; raise if one failed."""
 

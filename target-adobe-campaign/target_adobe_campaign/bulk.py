@@ -43,6 +43,8 @@ DEFAULT_BULK_THRESHOLD = 2000
 #: Time budget of one import: waiting out the 10-minute signal rule, a run in progress, the run.
 DEFAULT_BULK_TIMEOUT = 6 * 3600
 DEFAULT_IMPORTS_DIR = "d365_loads/imports"
+#: Adobe takes an import workflow's signal every 10 minutes at most: a checkpoint as often.
+DEFAULT_BULK_CHECKPOINT_MINUTES = 10
 #: Adobe's integration limits: replays, initial loads.
 REPLAY_LIMIT = 2_000_000
 INITIAL_LOAD_LIMIT = 15_000_000
@@ -70,6 +72,14 @@ BULK_SETTINGS = th.PropertiesList(
         default=DEFAULT_BULK_TIMEOUT,
         description="Time budget of one import: waiting for the signal (Campaign takes one "
         "every 10 minutes per workflow, and none while a run is in progress) and for the run",
+    ),
+    th.Property(
+        "bulk_checkpoint_minutes",
+        th.NumberType(minimum=0),
+        default=DEFAULT_BULK_CHECKPOINT_MINUTES,
+        description="A long bulk load imports what it staged once the first line has waited "
+        "this long, at the next STATE, so Meltano's state moves on during the load (a killed "
+        "run resumes from there); 0: one import per resource at the end",
     ),
     th.Property(
         "bulk_imports_dir",

@@ -29,6 +29,7 @@ import io
 import json
 import tempfile
 import threading
+import time
 import typing as t
 import uuid
 from dataclasses import dataclass, field
@@ -71,15 +72,14 @@ class Stage:
     route: Route
     handle: t.TextIO = field(default_factory=lambda: _local_file())
     columns: dict[str, None] = field(default_factory=dict)  # ordered set
-    keys: set[str] = field(default_factory=set)
     lines: int = 0
+    started: float = field(default_factory=time.monotonic)  # when its first line came
 
     def add(self, key: str, record: Mapping[str, t.Any], row: Mapping[str, t.Any]) -> None:
         """Stage one line (its record kept for the rejects file)."""
         self.columns.update(dict.fromkeys(row))
         self.handle.write(json.dumps({"key": key, "record": record, "row": row}, default=str))
         self.handle.write("\n")
-        self.keys.add(key)
         self.lines += 1
 
     def staged(self) -> t.Iterator[dict[str, t.Any]]:
@@ -108,8 +108,12 @@ class Importer:
         *,
         budget_seconds: float,
         imports_dir: str,
+        checkpoint_seconds: float = 0,
     ) -> None:
-        """`open_folder(directory)` opens a folder of the SFTP storage; `index_of(stream)`."""
+        """`open_folder(directory)` opens a folder of the SFTP storage; `index_of(stream)`.
+
+        `checkpoint_seconds`: import before the end once lines have waited that long (0: never).
+        """
         self.routes = routes
         self.workflows = workflows
         self.open_folder = open_folder
@@ -118,6 +122,7 @@ class Importer:
         self.logger = logger
         self.budget_seconds = budget_seconds
         self.imports_dir = imports_dir.rstrip("/")
+        self.checkpoint_seconds = checkpoint_seconds
         self._stages: dict[str, Stage] = {}
         self._lock = threading.RLock()
 
@@ -133,7 +138,13 @@ class Importer:
         config: Mapping[str, t.Any],
     ) -> Importer:
         """Build one on the SFTP storage of `sftp`, with the `bulk_*` settings of `config`."""
-        from target_adobe_campaign.bulk import DEFAULT_BULK_TIMEOUT, DEFAULT_IMPORTS_DIR
+        from target_adobe_campaign.bulk import (
+            DEFAULT_BULK_CHECKPOINT_MINUTES,
+            DEFAULT_BULK_TIMEOUT,
+            DEFAULT_IMPORTS_DIR,
+        )
+
+        minutes = config.get("bulk_checkpoint_minutes", DEFAULT_BULK_CHECKPOINT_MINUTES)
 
         return cls(
             routes,
@@ -144,6 +155,7 @@ class Importer:
             logger,
             budget_seconds=float(config.get("bulk_timeout_seconds") or DEFAULT_BULK_TIMEOUT),
             imports_dir=config.get("bulk_imports_dir") or DEFAULT_IMPORTS_DIR,
+            checkpoint_seconds=60 * float(minutes or 0),
         )
 
     # --- staging --------------------------------------------------------------------------
@@ -153,14 +165,28 @@ class Importer:
         with self._lock:
             return sum(stage.lines for stage in self._stages.values())
 
-    def is_staged(self, route: Route, key: str) -> bool:
-        """Whether `key` waits in an import file of `route`'s resource."""
+    def due(self) -> bool:
+        """Whether lines have waited `checkpoint_seconds` (import them, so STATE can pass)."""
+        if not self.checkpoint_seconds:
+            return False
         with self._lock:
-            return any(
-                key in stage.keys
+            oldest = min((stage.started for stage in self._stages.values()), default=None)
+        return oldest is not None and time.monotonic() - oldest >= self.checkpoint_seconds
+
+    def is_staged(self, route: Route, key: str) -> bool:
+        """Whether `key` may wait in an import file of `route`'s resource.
+
+        The key index holds a staged record without a PKey (on disk, not in memory here): a
+        key so held whose stage was imported already makes the caller's flush a no-op.
+        """
+        with self._lock:
+            if not any(
+                (stage.route.path, stage.route.key) == (route.path, route.key)
                 for stage in self._stages.values()
-                if (stage.route.path, stage.route.key) == (route.path, route.key)
-            )
+            ):
+                return False
+        entry = self.index_of(route.stream).get(key)
+        return entry is not None and not entry.pkey
 
     def stage(self, route: Route, writes: Sequence[Write]) -> None:
         """Stage a batch's creates (and newer records of staged keys) as import lines."""

@@ -327,8 +327,12 @@ class RestBackend:
         """How many records wait in import files not imported yet."""
         return self.importer.staged() if self.importer is not None else 0
 
+    def import_due(self) -> bool:
+        """Whether the staged lines have waited `bulk_checkpoint_minutes`."""
+        return self.importer is not None and self.importer.due()
+
     def flush(self) -> None:
-        """Import every staged file, parents first (end of input)."""
+        """Import every staged file, parents first (end of input, or a checkpoint)."""
         if self.importer is not None:
             self.importer.flush_all()
 

@@ -311,10 +311,11 @@ class TargetAdobeCampaign(Target):
         """Emit a STATE when `WriteOrder.may_emit` allows it.
 
         Once, never past records still waiting (for option sets, or in an import file not
-        imported yet), never in a dry run. Once the input ended, the import files are
-        imported first (their rejects recorded), so the last STATE covers them.
+        imported yet), never in a dry run. Once the input ended, or lines have waited
+        `bulk_checkpoint_minutes`, the import files are imported first (their rejects
+        recorded), so the STATE covers them.
         """
-        if self.order.final and self._staged():
+        if self._staged() and (self.order.final or self.backend.import_due()):
             self.backend.flush()
         if self.order.may_emit(state):
             super()._write_state_message(state)

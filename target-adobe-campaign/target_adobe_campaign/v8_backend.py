@@ -228,6 +228,10 @@ class V8Backend:
         """Nothing is staged: v8 writes collections (`bulk` is for the standard backend)."""
         return 0
 
+    def import_due(self) -> bool:
+        """Nothing is staged."""
+        return False
+
     def flush(self) -> None:
         """Nothing to import."""
 

@@ -16,7 +16,17 @@ from target_adobe_campaign import bulk
 from target_adobe_campaign.bulk import LargeLoadError
 from target_adobe_campaign.target import RecordsRejectedError
 
-from .helpers import CONTACT_SCHEMA, PROFILES, PROJECT_SCHEMA, ROUTES, Run, record, rows, state
+from .helpers import (
+    CONTACT_SCHEMA,
+    PROFILES,
+    PROJECT_SCHEMA,
+    ROUTES,
+    Message,
+    Run,
+    record,
+    rows,
+    state,
+)
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -98,6 +108,36 @@ def test_auto_writes_the_file_from_the_threshold_on(
     assert rows(sandbox, "profile", "externalId")["a0009"]["email"] == "a0009@example.com"
     assert run.summary["streams"]["contact"]["created"] == 10
     assert states == [{"position": 1}]
+
+
+@pytest.mark.parametrize(("minutes", "imports"), [(1e-9, 2), (0, 1)])
+def test_a_long_load_imports_at_a_state_once_lines_waited_bulk_checkpoint_minutes(
+    sandbox: RunningCampaign,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    minutes: float,
+    imports: int,
+) -> None:
+    """Batches of 3: a STATE is written at the drain after it, once its lines are imported.
+
+    With a checkpoint due at once, the drain after STATE 1 imports k and m, the one after
+    STATE 2 imports n; without checkpoints one import at the end lets only the last out.
+    """
+    batches = [keys("k", 3), keys("m", 3), keys("n", 3)]
+    run = bulk_run(
+        sandbox, tmp_path, bulk="always", batch_size_rows=3, bulk_checkpoint_minutes=minutes
+    )
+    messages: list[Message] = [CONTACT_SCHEMA]
+    for number, batch in enumerate(batches, start=1):
+        messages += [*contacts(*batch), state({"position": number})]
+    states = run.listen(messages, capsys)
+
+    assert len(signals(run)) == imports
+    expected = [{"position": n} for n in (1, 2, 3)] if imports == 2 else [{"position": 3}]
+    assert states == expected
+    counts = profile_keys(sandbox)
+    assert all(counts[key] == 1 for batch in batches for key in batch)
+    assert run.summary["streams"]["contact"]["created"] == 9
 
 
 def test_auto_stays_on_rest_below_the_threshold(
