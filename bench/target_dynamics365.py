@@ -3,7 +3,7 @@
     python -m bench.target_dynamics365 [--events 100000] [--contacts 5000]
         [--unknown-share 0.0005] [--unknown CONTACTS] [--latency-ms 100]
         [--app-users 1,2,4] [--budget [--row-cost-ms 5] [--window-seconds 10]]
-        [--max-parallel 8] [--dop-hint 4] [--no-rerun]
+        [--max-parallel 8] [--dop-hint 4] [--no-rerun] [--profile DIR]
 
 N generated `email_events` records (sends ~45 %, opens ~30 %, clicks ~15 %, bounces ~10 %,
 spread over the sandbox's contacts; a share `--unknown-share` of them belongs to contacts that
@@ -27,8 +27,16 @@ per 300 s window) over a `--window-seconds` window, so one user saturates at abo
 
 Reported per run: wall time, events/s, Dataverse API requests and requests per 1000 events (the
 sandbox request log; the token requests to Entra are counted apart), throttled responses (429),
-the most and the mean requests in flight (request log), peak RSS of the target process (`wait4`
-rusage), and the summary the target logs; with several user counts, events/s against the first.
+the most and the mean requests in flight (request log), peak RSS of the target process (its
+`VmHWM`, read while it runs: `wait4`'s `ru_maxrss` also counts the benchmark's own memory, which
+the child had for a moment between fork and exec, 1.2 GB with 1,000,000 events generated), and
+the summary the target logs; with several user counts, events/s against the first.
+
+`--profile DIR` runs each target process under cProfile (its main thread: reading records,
+preparing batches, waiting for the pool) into `DIR/users<N>-<run>.prof`, and writes the
+sandbox's request log of each run next to it (`.requests.json`: when each request started and
+ended, to see where the pool ran dry); the profiler slows the target, so its figures are not
+comparable with a run without it.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -107,7 +116,7 @@ class RunFigures:
     max_in_flight: int  # the most Dataverse requests in flight at one moment
     mean_in_flight: float  # time-weighted over the run's requests
     token_requests: int  # Entra
-    peak_rss_mb: float
+    peak_rss_mb: float  # the target's VmHWM (0: not readable)
     upserted: int
     rejected: int
     rows_after: int  # activity rows in the four tables after the run
@@ -211,22 +220,65 @@ def activity_rows(sb: Sandbox) -> int:
     return sum(int(counts.get(entity_set, 0)) for entity_set in TABLES.values())
 
 
+class PeakRss(threading.Thread):
+    """Reads a process's peak resident set size (`VmHWM`, kB) until it ends."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.path = Path(f"/proc/{pid}/status")
+        self.every = every
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            try:
+                text = self.path.read_text()
+            except OSError:  # reaped
+                return
+            match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
+            if match:  # none once the process has exited (a zombie)
+                self.peak_kb = max(self.peak_kb, int(match.group(1)))
+            self._done.wait(self.every)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
 def run_target(
-    name: str, users: int, sb: Sandbox, config: Path, singer: Path, events: int, work: Path
+    name: str,
+    users: int,
+    sb: Sandbox,
+    config: Path,
+    singer: Path,
+    events: int,
+    work: Path,
+    profile: Path | None = None,
 ) -> RunFigures:
     """Pipe the events into the target; measure it and count the sandbox's requests."""
     sb.admin.clear_requests()
     sb.admin.reset_limit_usage()  # every run starts with its users' budgets unused
     log_path = work / f"{name}.log"
+    command = [str(BIN / "target-dynamics365"), "--config", str(config)]
+    stem = f"users{users}-{name.split()[0]}"
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        output = profile / f"{stem}.prof"
+        command = [sys.executable, "-m", "cProfile", "-o", str(output), "-m"]
+        command += ["target_dynamics365.target", "--config", str(config)]
     started = time.perf_counter()
     with singer.open("rb") as stdin, log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(BIN / "target-dynamics365"), "--config", str(config)],
+            command,
             stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        watcher = PeakRss(proc.pid)
+        _, status, _ = os.wait4(proc.pid, 0)
+        watcher.stop()
     seconds = time.perf_counter() - started
     text = log_path.read_text(errors="replace")
     match = _SUMMARY.search(text)
@@ -234,6 +286,8 @@ def run_target(
         code = os.waitstatus_to_exitcode(status)
         raise SystemExit(f"target-dynamics365 failed ({code}):\n{text[-3000:]}")
     entries = sb.admin.requests()
+    if profile is not None:
+        (profile / f"{stem}.requests.json").write_text(json.dumps(entries))
     apps = Counter(r["app"] for r in entries)
     reached = concurrency(entries, app="dataverse")
     return RunFigures(
@@ -246,7 +300,7 @@ def run_target(
         max_in_flight=reached.max,
         mean_in_flight=reached.mean,
         token_requests=apps["entra"],
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=watcher.peak_kb / 1024,
         upserted=int(match.group(1)),
         rejected=int(match.group(2)),
         rows_after=activity_rows(sb),
@@ -325,6 +379,12 @@ def main() -> None:
     )
     parser.add_argument("--dop-hint", type=int, default=4, help="the sandbox's x-ms-dop-hint")
     parser.add_argument("--no-rerun", action="store_true", help="first loads only")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run the target under cProfile into DIR (with the request log); slows it down",
+    )
     parser.add_argument("--json", type=Path, help="results file (default: bench/results/…)")
     args = parser.parse_args()
 
@@ -359,7 +419,9 @@ def main() -> None:
                 del events
                 config = target_config(sb, work, users, args.max_parallel)
                 for name in ("first load", "rerun (same events)")[: 1 if args.no_rerun else 2]:
-                    figures.append(run_target(name, users, sb, config, singer, args.events, work))
+                    figures.append(
+                        run_target(name, users, sb, config, singer, args.events, work, args.profile)
+                    )
         finally:
             sb.admin.session.close()
             sb.stop()

@@ -4,11 +4,17 @@ Per batch, one read (`read_contacts`: a GET, or one `$batch` of GETs) tells whic
 contacts not seen earlier in the run exist; the run remembers both kinds. Events of missing
 contacts are rejected without a write; the others go out in chunks of up to 1000 per table
 (UpsertMultiple, or a `$batch` change set where the table lacks it), side by side over the
-target's pool of application users; the batch ends when every chunk is written. A contact
-deleted between the read and the write is still caught: when Dataverse refuses a chunk because a
-bound contact does not exist, every row of that contact is rejected and the rest is sent again.
-Other refusals blaming the content name the failing operation (change set) or are split in
-halves until the bad rows are found.
+target's pool of application users. A contact deleted between the read and the write is still
+caught: when Dataverse refuses a chunk because a bound contact does not exist, every row of that
+contact is rejected and the rest is sent again. Other refusals blaming the content name the
+failing operation (change set) or are split in halves until the bad rows are found.
+
+The writes overlap the reading of the next batch: a batch's chunks are handed to the pool
+(`ClientPool.submit`) and the sink returns while they are in flight, waiting only for the batch
+before (so at most one batch is in flight while records are read, and the pool's queue never
+runs dry between batches). The target holds back each STATE until the writes in flight before it
+are done (`target.Checkpoints`), and a batch that rewrites an event still in flight is sent only
+once that write is done, so the rewrites of one event keep their order.
 """
 
 from __future__ import annotations
@@ -85,6 +91,9 @@ class EmailEventSink(DataverseSink):
     outcomes = ("upserted", "rejected")
     dry_run_outcomes = ("created", "updated", "rejected")
 
+    #: Batches in flight while the next one is read (the one before it is waited for).
+    batches_in_flight = 1
+
     def __init__(
         self,
         target: Target,
@@ -129,7 +138,11 @@ class EmailEventSink(DataverseSink):
     # --- writing -------------------------------------------------------------------------
 
     def write_batch(self, context: dict) -> None:
-        """Reject the events of missing contacts; write the others per table, 1000 a request."""
+        """Reject the events of missing contacts; send the others per table, 1000 a request.
+
+        Returns with the batch's chunks in flight, once the batch before is written (see the
+        module's docstring); `clean_up` waits for the last one.
+        """
         rows: dict[str, list[EventRow]] = {}
         tables: dict[str, ActivityTable] = {}
         for event_type, table, row in self._latest_per_event(context.get("records", [])):
@@ -140,13 +153,28 @@ class EmailEventSink(DataverseSink):
             self.preview(tables, rows)
             return
         # One row per event in a batch (`_latest_per_event`): chunks go out side by side.
-        self.pool.run(
-            [
-                partial(self.send, tables[event_type], chunk)
-                for event_type, table_rows in rows.items()
-                for chunk in chunks(self._without_missing_contacts(table_rows), MAX_TARGETS)
-            ]
+        tasks = [
+            partial(self.send, tables[event_type], chunk)
+            for event_type, table_rows in rows.items()
+            for chunk in chunks(self._without_missing_contacts(table_rows), MAX_TARGETS)
+        ]
+        if not tasks:
+            return
+        keys = frozenset(
+            (row.table.logical_name, row.event_id.casefold())
+            for table_rows in rows.values()
+            for row in table_rows
         )
+        checkpoints = self.target.checkpoints
+        if checkpoints.conflicts(keys):  # a rewrite of an event in flight goes after it
+            checkpoints.wait()
+        checkpoints.track(self.pool.submit(tasks), keys)
+        checkpoints.wait(keep=self.batches_in_flight)
+
+    def clean_up(self) -> None:
+        """At the end of the input: wait until every batch is written."""
+        self.target.checkpoints.wait()
+        super().clean_up()
 
     def check_contacts(self, rows: dict[str, list[EventRow]]) -> None:
         """Find which of the batch's contacts exist, with one read; remember them for the run.

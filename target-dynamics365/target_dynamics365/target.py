@@ -16,6 +16,7 @@ from sync_support.rejects import RejectsFile, RunSummary
 from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
+from target_dynamics365.checkpoints import Checkpoints
 from target_dynamics365.event_sink import EVENT_BATCH_MAX, EVENT_BATCH_MIN, EmailEventSink
 from target_dynamics365.optouts import (
     DEFAULT_OPT_OUT_MAPPING,
@@ -47,6 +48,7 @@ DRY_RUN_VERBS = {
     "deleted": "delete",
     "skipped_existing": "skip existing",
     "skipped_deletes": "skip deletes",
+    "opt_outs_reasserted": "reassert",
 }
 
 
@@ -137,6 +139,7 @@ class TargetDynamics365(Target):
         """Start the run's outcome counts."""
         self._emitted_state: dict | None = None
         self._checkpointing = False
+        self.checkpoints = Checkpoints(self._emit_state)
         super().__init__(**kwargs)
         self.summary = RunSummary(OUTCOMES)
 
@@ -201,13 +204,14 @@ class TargetDynamics365(Target):
         """Ignore the SDK's setting from config (see the getter)."""
 
     def drained(self) -> None:
-        """After a batch is written, write what the other sinks hold and emit the latest STATE.
+        """After a batch is drained, write what the other sinks hold and emit the latest STATE.
 
         The SDK emits STATE only once every sink is drained (end of input, or records older
         than five minutes), so a run stopped after hours of full batches would start over. The
-        latest STATE arrived before the record that filled the written batch; once every sink
+        latest STATE arrived before the record that filled the drained batch; once every sink
         has written what it holds (`drain_all`, which then emits that STATE), every record it
-        covers is in Dataverse.
+        covers is in Dataverse, or in writes still in flight (the email events sink returns
+        while its batch is written): `checkpoints` holds the STATE until those are done.
         """
         if self._checkpointing or self.dry_run:  # a sink drained by `drain_all` / dry: no STATE
             return
@@ -219,18 +223,32 @@ class TargetDynamics365(Target):
 
     @override
     def _write_state_message(self, state: dict) -> None:
-        """Emit a STATE once; none in a dry run (Meltano keeps its bookmarks).
+        """Emit a STATE once its records are written (`checkpoints`); none in a dry run.
 
-        Once: the end-of-input drain would repeat the last checkpoint.
+        A dry run emits none: Meltano keeps its bookmarks.
         """
-        if self.dry_run or state == self._emitted_state:
+        if self.dry_run:
+            return
+        self.checkpoints.emit(state)
+
+    def _emit_state(self, state: dict) -> None:
+        """Write a STATE message, once: the end-of-input drain would repeat the last one.
+
+        Called by `checkpoints` (under its lock), maybe from a thread of the pool.
+        """
+        if state == self._emitted_state:
             return
         super()._write_state_message(state)
         self._emitted_state = copy.deepcopy(state)
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """Stop at once on SIGTERM or SIGINT (`stop_on_signal`), without the SDK's drain."""
+        """Stop at once on SIGTERM or SIGINT (`stop_on_signal`), without the SDK's drain.
+
+        Writes in flight start no new request; their STATE comes out only if they all end.
+        """
+        if "pool" in self.__dict__:
+            self.pool.stop()
         stop_on_signal(self.logger, signum)
 
     def get_sink_class(self, stream_name: str) -> type[DataverseSink]:
@@ -246,9 +264,10 @@ class TargetDynamics365(Target):
         return sink
 
     def process_endofpipe(self) -> None:
-        """Drain and emit STATE, log the counts; fail if anything was rejected."""
+        """Drain, wait for the writes in flight and emit STATE, log the counts; fail on rejects."""
         try:
             super().process_endofpipe()
+            self.checkpoints.wait()  # e.g. a retired sink's (the others wait in `clean_up`)
         finally:
             self.rejects.close()
             if "pool" in self.__dict__:

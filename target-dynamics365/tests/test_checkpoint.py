@@ -1,8 +1,11 @@
 """Checkpoints: a STATE on stdout after every written batch, never ahead of the written records.
 
-`DataverseSink.process_batch` writes a full batch, then `TargetDynamics365.checkpoint` writes
-what the other sinks hold and emits the latest STATE received, which arrived before the record
-that filled the batch. Each STATE is checked against Dataverse at the moment it is emitted.
+`DataverseSink.process_batch` drains a full batch, then `TargetDynamics365.drained` writes what
+the other sinks hold and gives the latest STATE received, which arrived before the record that
+filled the batch. The email events sink returns with its batch still in flight (the next batch
+is read meanwhile), so `TargetDynamics365.checkpoints` holds the STATE until those writes are
+done: it comes out while the next batch is read, at the latest when that batch is drained. Each
+STATE is checked against Dataverse at the moment it is emitted.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import typing as t
 import uuid
 from dataclasses import dataclass, field
 
 import pytest
+from dataverse_client.client import DataverseClient, ForbiddenError
+from dataverse_client.pool import ClientPool
+from target_dynamics365.checkpoints import Checkpoints
 from target_dynamics365.target import TargetDynamics365
 
-from .conftest import SANDBOX
+from .conftest import CONNECTION, SANDBOX
 from .helpers import EVENT_SCHEMA, PROFILE_SCHEMA, client, config, contacts, writes
 
 if t.TYPE_CHECKING:
@@ -194,11 +201,16 @@ class Emitted:
 
 
 class Recorder:
-    """Feeds the input line by line and catches the STATE lines written to stdout."""
+    """Feeds the input line by line and catches the STATE lines written to stdout.
 
-    def __init__(self, script: Script, admin: DataverseAdmin) -> None:
+    `states_before_end`: the input stays open after its last line (as a tap's stdout does
+    while it works) until that many STATEs were emitted, or 30 s.
+    """
+
+    def __init__(self, script: Script, admin: DataverseAdmin, states_before_end: int = 0) -> None:
         self.script = script
         self.admin = admin
+        self.states_before_end = states_before_end
         self.lines_read = 0
         self.input_ended = False
         self.emitted: list[Emitted] = []
@@ -208,6 +220,9 @@ class Recorder:
         for line in self.script.lines:
             self.lines_read += 1
             yield line
+        deadline = time.monotonic() + 30
+        while len(self.emitted) < self.states_before_end and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.input_ended = True
 
     def write(self, text: str) -> int:
@@ -251,7 +266,7 @@ def test_state_after_each_full_batch_covers_only_written_records(
     script = plan.script
     settings = config(tmp_path, batch_size_rows=BATCH, **pool)
     admin.clear_requests()
-    recorder = Recorder(script, admin)
+    recorder = Recorder(script, admin, states_before_end=len(plan.expected))
     monkeypatch.setattr(sys, "stdout", recorder)
 
     target = TargetDynamics365(config=settings)
@@ -263,10 +278,12 @@ def test_state_after_each_full_batch_covers_only_written_records(
     # Exactly the expected STATEs, in order, each once: S1/S2 (superseded before a batch
     # filled) never, and S6 (already emitted by the last checkpoint) not again at the end.
     assert [e.value for e in recorder.emitted] == plan.expected
-    for emitted, filler in zip(recorder.emitted, plan.fillers, strict=True):
-        # Emitted as soon as the record filling a batch was read: before the end of input
-        # (S6's filler is the last line: emitted before the target saw the input end).
-        assert emitted.lines_read == filler + 1, emitted
+    bounds = [*[filler + 1 for filler in plan.fillers[1:]], len(script.lines)]
+    for emitted, filler, bound in zip(recorder.emitted, plan.fillers, bounds, strict=True):
+        # Emitted once the record filling a batch was read and that batch's writes were done,
+        # while the target waits for more input: at the latest when the next batch is drained
+        # (its filler read); S6, whose filler is the last line, before the input ended.
+        assert filler + 1 <= emitted.lines_read <= bound, emitted
         assert not emitted.input_ended, emitted
         # Every record the STATE covers, in either stream, was in Dataverse by then.
         events, profiles = script.covered(emitted.value)
@@ -274,7 +291,11 @@ def test_state_after_each_full_batch_covers_only_written_records(
         assert emitted.profiles == profiles, emitted.value
     # The profiles sink's pending records were written before S3 (p1 p2) and S4 (p3), by
     # the checkpoint of the events batch (one UpdateMultiple each); S5 follows their own batch.
-    assert [e.profile_writes for e in recorder.emitted] == [1, 2, 3, 3]
+    # (S4 may come out once p4…p8 are written too, while e11 e12 are in flight.)
+    assert recorder.emitted[0].profile_writes == 1
+    needed = [1, 2, 3, 3]
+    assert all(e.profile_writes >= n for e, n in zip(recorder.emitted, needed, strict=True))
+    assert sum(r["path"].endswith(UPDATE_MULTIPLE) for r in writes(admin.requests())) == 3
     summary = target.summary.streams()
     assert summary["email_events"]["upserted"] == len(script.events)
     assert summary["profiles"]["updated"] == len(script.profiles)
@@ -366,7 +387,7 @@ def test_state_after_a_schema_change_covers_the_replaced_sinks_records(
     )
     for _ in range(BATCH):
         s.event(people[1])
-    recorder = Recorder(s, admin)
+    recorder = Recorder(s, admin, states_before_end=1)
     monkeypatch.setattr(sys, "stdout", recorder)
 
     TargetDynamics365(config=config(tmp_path, batch_size_rows=BATCH)).listen(
@@ -376,7 +397,135 @@ def test_state_after_a_schema_change_covers_the_replaced_sinks_records(
 
     assert [e.value for e in recorder.emitted] == [expected]
     (emitted,) = recorder.emitted
-    assert not emitted.input_ended  # the checkpoint of the events batch
+    assert not emitted.input_ended  # the checkpoint of the events batch (input still open)
     assert emitted.events == set()  # S1 covers no event
     assert in_dataverse(set(s.events), {people[0]}) == (set(s.events), {people[0]})  # at the end
     assert emitted.profiles == {people[0]}, "S1 emitted before p1 (retired sink) was written"
+
+
+# --- STATE held while the writes before it are in flight (`checkpoints.Checkpoints`) -------------
+
+
+def gated_pool() -> tuple[ClientPool, threading.Event]:
+    """A pool of the sandbox's main user whose tasks wait for the returned event."""
+    client = DataverseClient.from_config(CONNECTION)
+    client.hints.dop_hint = 4
+    return ClientPool([client], max_parallel=4), threading.Event()
+
+
+def test_a_state_waits_for_the_writes_in_flight_before_it() -> None:
+    pool, go = gated_pool()
+    emitted: list[str] = []
+    checkpoints = Checkpoints(lambda state: emitted.append(state["name"]))
+    checkpoints.emit({"name": "S0"})  # nothing in flight: at once
+    assert emitted == ["S0"]
+
+    first = pool.submit([lambda: go.wait(timeout=30)] * 2)
+    checkpoints.track(first)
+    checkpoints.emit({"name": "S1"})  # covers records in `first`
+    second = pool.submit([lambda: None])
+    checkpoints.track(second)
+    checkpoints.emit({"name": "S2"})
+    second.wait()
+    assert emitted == ["S0"]  # `second` is written, `first` is not: neither S1 nor S2
+    assert checkpoints.in_flight() == 1
+    go.set()
+    checkpoints.wait()  # returns once the thread ending `first` has emitted both, in order
+    assert emitted == ["S0", "S1", "S2"]
+    checkpoints.emit({"name": "S3"})
+    assert emitted == ["S0", "S1", "S2", "S3"]
+    pool.close()
+
+
+def test_no_state_after_a_failed_write() -> None:
+    pool, go = gated_pool()
+    emitted: list[str] = []
+    checkpoints = Checkpoints(lambda state: emitted.append(state["name"]))
+
+    def fail() -> None:
+        go.wait(timeout=30)
+        raise ForbiddenError(403, "0x80040220", "no privilege", "POST x")
+
+    checkpoints.track(pool.submit([fail, lambda: None]))
+    checkpoints.emit({"name": "S1"})
+    later = pool.submit([lambda: None])
+    checkpoints.track(later)
+    checkpoints.emit({"name": "S2"})
+    go.set()
+    with pytest.raises(ForbiddenError):
+        checkpoints.wait()
+    later.wait()
+    checkpoints.emit({"name": "S3"})
+    assert emitted == []
+    pool.close()
+
+
+def test_the_conflicting_keys_of_a_write_in_flight() -> None:
+    pool, go = gated_pool()
+    checkpoints = Checkpoints(lambda state: None)
+    checkpoints.track(pool.submit([lambda: go.wait(timeout=30)]), frozenset({("t", "a")}))
+    assert checkpoints.conflicts(frozenset({("t", "a"), ("t", "b")}))
+    assert not checkpoints.conflicts(frozenset({("t", "b")}))
+    go.set()
+    checkpoints.wait()
+    assert not checkpoints.conflicts(frozenset({("t", "a")}))
+    pool.close()
+
+
+@pytest.fixture
+def slow_writes(admin: DataverseAdmin) -> Iterator[DataverseAdmin]:
+    """Bulk requests that last (100 ms a row), two rows a request, two requests at a time."""
+    admin.reset_limit_usage()
+    admin.set_limits(row_cost_ms=100, dop_hint=2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("target_dynamics365.event_sink.MAX_TARGETS", 2)
+        yield admin
+    admin.set_limits(row_cost_ms=0, dop_hint=4)
+    admin.reset_limit_usage()
+
+
+def test_the_next_batch_is_read_and_sent_while_the_batch_before_is_written(
+    slow_writes, tmp_path, monkeypatch
+) -> None:
+    """Batch 1 (sends) is in flight when batch 2 (opens) is read and its writes start.
+
+    Each STATE comes out only once every event it covers is in Dataverse ("after sends" is
+    given when batch 2 is drained, so it waits for batch 2 as well).
+    """
+    people = [row["contactid"] for row in contacts(2)]
+    s = Script()
+    s.schemas()
+    for table in ("send", "open"):
+        for n in range(10):
+            number = len(s.events)
+            s.events.append(f"overlap-{uuid.uuid4().hex[:8]}-{number}")
+            record = {
+                "event_id": s.events[-1],
+                "event_type": table,
+                "event_time": "2025-03-01T10:00:00Z",
+                "profile_external_id": people[n % 2],
+            }
+            s.add({"type": "RECORD", "stream": "email_events", "record": record})
+        s.state(f"after {table}s")
+    recorder = Recorder(s, slow_writes)
+    monkeypatch.setattr(sys, "stdout", recorder)
+    slow_writes.clear_requests()
+
+    target = TargetDynamics365(config=config(tmp_path, batch_size_rows=10))
+    target.listen(file_input=t.cast("t.IO[str]", recorder))
+    monkeypatch.undo()
+
+    log = writes(slow_writes.requests())
+    sends = [r for r in log if "acs_emailsends" in r["path"]]
+    opens = [r for r in log if "acs_emailopens" in r["path"]]
+    assert (len(sends), len(opens)) == (5, 5)
+    # Batch 2's first request started before batch 1's last one ended: the writes overlap.
+    assert min(r["started"] for r in opens) < max(r["time"] for r in sends)
+    assert [e.value["bookmarks"]["email_events"]["checkpoint"] for e in recorder.emitted] == [
+        "after sends",
+        "after opens",
+    ]
+    for emitted in recorder.emitted:
+        events, _ = s.covered(emitted.value)
+        assert emitted.events == events, emitted.value  # every covered event was written
+    assert target.summary.streams()["email_events"]["upserted"] == 20

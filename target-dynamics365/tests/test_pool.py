@@ -7,6 +7,7 @@ a function of the test that records which user ran it and when it overlapped wit
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 import typing as t
@@ -15,8 +16,14 @@ from collections import Counter
 
 import pytest
 import requests
-from dataverse_client.client import DataverseClient, ForbiddenError, RetriableDataverseError
-from dataverse_client.pool import ClientPool, pool_errors
+from dataverse_client.client import (
+    DataverseClient,
+    ExecutionBudget,
+    ForbiddenError,
+    RetriableDataverseError,
+    ServerHints,
+)
+from dataverse_client.pool import ClientPool, PoolAbortedError, pool_errors
 from sync_support.retry import RetryBudgetExceededError
 from target_dynamics365.target import TargetDynamics365
 
@@ -216,6 +223,173 @@ def test_a_failing_task_stops_the_others_and_its_error_is_raised() -> None:
     assert len(done) < 29  # the others stopped starting requests
     # The pool is usable again afterwards.
     pool.run([lambda n=n: task(n) for n in range(1, 4)])
+    pool.close()
+
+
+def test_a_user_that_has_not_answered_takes_the_hint_another_user_was_given() -> None:
+    first, second = clients(2)
+    first.hints.dop_hint = 3  # the first user answered (e.g. the target's reads); not the second
+    pool = ClientPool([first, second], max_parallel=8)
+    recorder = Recorder()
+    thread = run_in_background(pool, [lambda: pool.call(recorder) for _ in range(10)])
+    recorder.wait_for(6)
+    time.sleep(0.2)
+    recorder.go.set()
+    thread.join(timeout=30)
+    assert dict(recorder.peak) == {first.client_id: 3, second.client_id: 3}
+    pool.close()
+
+
+def test_the_budget_tells_when_the_server_takes_the_next_request() -> None:
+    """Answers of 5 s each, 40 s a window of 10 s (Microsoft's ratio): the 8th spends it."""
+    budget = ExecutionBudget()
+    assert budget.free_at(50.0) == 50.0  # nothing known: never wait
+    for n in range(8):
+        budget.record(remaining_ms=35_000 - 5_000 * n, elapsed_ms=5_000, now=100.0 + n)
+    assert budget.budget_ms == 40_000  # the first answer's remaining plus its own time
+    assert budget.window_seconds == 10
+    assert budget.free_at(100.0 + 7.5) == 110.0  # once the first answer's 5 s leave the window
+    assert budget.free_at(111.0) == 111.0
+
+
+def answer(status: int, remaining: str | None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.elapsed = datetime.timedelta(seconds=2)
+    if remaining is not None:
+        response.headers["x-ms-ratelimit-time-remaining-xrm-requests"] = remaining
+    return response
+
+
+def test_the_budget_counts_the_answered_requests_as_dataverse_reports_them() -> None:
+    hints = ServerHints()
+    hints.read(answer(200, None))  # no header: nothing known
+    assert hints.budget.budget_ms == 0
+    hints.read(answer(204, "1,198,000.00"))
+    assert hints.budget.budget_ms == 1_200_000
+    assert hints.budget.remaining_ms == 1_198_000
+    hints.read(answer(429, "0.00"))  # a refused request costs nothing
+    assert hints.budget.remaining_ms == 1_198_000
+
+
+def test_a_user_whose_budget_is_spent_takes_no_request_until_it_is_free_again() -> None:
+    first, second = clients(2, hint=2)
+    first.hints.budget.record(remaining_ms=0, elapsed_ms=1_200_000, now=time.monotonic())
+    pool = ClientPool([first, second], max_parallel=2)
+    calls: list[str] = []
+    pool.run([lambda: pool.call(lambda c: calls.append(c.client_id)) for _ in range(6)])
+    assert calls == [second.client_id] * 6  # the first user's budget frees in 300 s
+
+    (only,) = clients(1, hint=1)
+    only.hints.budget.record(remaining_ms=0, elapsed_ms=400, now=time.monotonic())  # 0.1 s
+    pool = ClientPool([only], max_parallel=1)
+    seen: list[float] = []
+
+    def request(client: DataverseClient) -> None:
+        now = time.monotonic()
+        seen.append(client.hints.budget.free_at(now) - now)
+
+    pool.call(request)
+    assert seen == [0]  # sent once the server would take it, not before
+
+
+def waiting(pool: ClientPool, count: int) -> None:
+    """Wait until `count` requests wait for room in `pool`."""
+    deadline = time.monotonic() + 30
+    while len(pool._waiting) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(pool._waiting) == count
+
+
+def test_submit_returns_with_the_tasks_in_flight_and_wait_raises_their_failure() -> None:
+    pool = ClientPool(clients(2, hint=2), max_parallel=2)
+    recorder = Recorder()
+
+    def failing() -> None:
+        pool.call(recorder)
+        raise ForbiddenError(403, "0x80040220", "no privilege", "POST x")
+
+    run = pool.submit([lambda: pool.call(recorder) for _ in range(3)] + [failing])
+    recorder.wait_for(4)  # submit returned while all four requests are in flight
+    assert not run.done()
+    recorder.go.set()
+    with pytest.raises(ForbiddenError):
+        run.wait()
+    assert run.done()
+    assert run.failed()
+    pool.close()
+
+
+def test_waiting_requests_are_served_callers_first_then_runs_in_the_order_submitted() -> None:
+    """One slot: the requests waiting for it go in turn, not in the order they wake up."""
+    pool = ClientPool(clients(1, hint=1), max_parallel=4)  # 4 threads, one request at a time
+    order: list[str] = []
+    gate = threading.Event()
+
+    def blocking(client: DataverseClient) -> None:
+        gate.wait(timeout=30)
+
+    def request(name: str) -> t.Callable[[], None]:
+        return lambda: pool.call(lambda client: order.append(name))
+
+    holder = threading.Thread(target=pool.call, args=(blocking,))
+    holder.start()  # holds the only slot
+    waiting(pool, 0)
+    earlier = pool.submit([request("a1"), request("a2")])
+    later = pool.submit([request("b1")])
+    waiting(pool, 3)
+    caller = threading.Thread(target=request("caller"))  # a caller waiting for its request
+    caller.start()
+    waiting(pool, 4)
+    gate.set()
+    for run in (earlier, later):
+        run.wait()
+    caller.join(timeout=30)
+    holder.join(timeout=30)
+    assert order == ["caller", "a1", "a2", "b1"]
+    pool.close()
+
+
+def test_a_failing_run_does_not_stop_another_run() -> None:
+    pool = ClientPool(clients(2, hint=1), max_parallel=2)
+    gate = threading.Event()
+    done: list[int] = []
+
+    def fail() -> None:
+        gate.wait(timeout=30)
+        raise ForbiddenError(403, "0x80040220", "no privilege", "POST x")
+
+    def task(number: int) -> None:
+        pool.call(lambda client: gate.wait(timeout=30))
+        done.append(number)
+
+    failing = pool.submit([lambda: pool.call(lambda client: fail()), *[lambda: None] * 5])
+    other = pool.submit([lambda n=n: task(n) for n in range(6)])
+    gate.set()
+    with pytest.raises(ForbiddenError):
+        failing.wait()
+    other.wait()
+    assert sorted(done) == list(range(6))
+    pool.close()
+
+
+def test_stop_stops_every_run_in_flight() -> None:
+    pool = ClientPool(clients(1, hint=1), max_parallel=2)
+    gate = threading.Event()
+    sent: list[int] = []
+
+    def task(number: int) -> None:
+        pool.call(lambda client: gate.wait(timeout=30))
+        sent.append(number)
+
+    runs = [pool.submit([lambda n=n: task(n) for n in range(4)]) for _ in range(2)]
+    waiting(pool, 1)  # one request in flight, one waiting for room (two threads)
+    pool.stop()
+    gate.set()
+    for run in runs:
+        with pytest.raises(PoolAbortedError):
+            run.wait()
+    assert len(sent) == 1  # the request in flight ended; no other one started
     pool.close()
 
 

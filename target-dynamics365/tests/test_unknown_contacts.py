@@ -112,7 +112,8 @@ def test_a_contact_deleted_after_the_read_is_still_rejected(
     admin, tmp_path, monkeypatch: pytest.MonkeyPatch, parallel: int
 ) -> None:
     """One at a time, the opens chunk is held back once the sends' refusal names the contact;
-    in parallel both chunks are already on their way, so each is refused once."""
+    in parallel the opens chunk may already be on its way, so each chunk is refused once at
+    most (whether it left before the refusal came back is up to the threads)."""
     known = [r["contactid"] for r in contacts(4)]
     deleted = known[0]
     read = EmailEventSink.read_contacts
@@ -143,7 +144,8 @@ def test_a_contact_deleted_after_the_read_is_still_rejected(
     if parallel == 1:
         assert sorted(statuses) == [204, 404]  # one refusal; the opens need no request at all
     else:
-        assert sorted(statuses) == [204, 404, 404]  # one refusal per chunk, at most
+        assert statuses.count(204) == 1
+        assert statuses.count(404) in (1, 2)  # one refusal per chunk, at most
     assert len(contact_reads(log)) == 1
 
 

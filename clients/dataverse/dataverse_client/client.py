@@ -12,7 +12,10 @@ import copy
 import dataclasses
 import logging
 import re
+import threading
+import time
 import typing as t
+from collections import deque
 from http import HTTPStatus
 from http.cookiejar import Cookie, DefaultCookiePolicy
 from urllib.parse import urlsplit
@@ -197,17 +200,90 @@ class NoAffinityCookies(DefaultCookiePolicy):
         return not cookie.name.startswith("ARRAffinity") and super().set_ok(cookie, request)
 
 
+#: Microsoft's execution time limit per user: 1200 s per 300 s sliding window, 4 s a second.
+EXECUTION_SECONDS_PER_WINDOW_SECOND = 1200 / 300
+TIME_REMAINING = "x-ms-ratelimit-time-remaining-xrm-requests"
+
+
+class ExecutionBudget:
+    """A client's view of its user's execution time budget (service protection).
+
+    Dataverse refuses a request (429) when the execution time of the user's requests that ended
+    in the last window (300 s) reaches the budget (1200 s), and says in every answer how much is
+    left (`x-ms-ratelimit-time-remaining-xrm-requests`). From the answers this keeps the budget
+    (the most left plus the answer's own time: the first answer's), the window (the budget at
+    4 s a second, Microsoft's ratio) and the time of each answer; `free_at` tells when the
+    server will take the next request, so that a caller can wait for it instead of sending a
+    request that would be refused. The client measures each request's time from its side
+    (`response.elapsed`, a little more than the server counts), so it waits rather too long
+    than too short. Without the header (or before the first answer) nothing is ever waited for.
+    """
+
+    def __init__(self) -> None:
+        """Know nothing yet."""
+        self.budget_ms = 0.0
+        self.remaining_ms: float | None = None  # as the last answer said
+        self._charges: deque[tuple[float, float]] = deque()  # (answered at, ms), oldest first
+        self._lock = threading.Lock()
+
+    @property
+    def window_seconds(self) -> float:
+        """The service protection window the budget is for (0 until it is known)."""
+        return self.budget_ms / 1000 / EXECUTION_SECONDS_PER_WINDOW_SECOND
+
+    def record(self, remaining_ms: float, elapsed_ms: float, now: float) -> None:
+        """Count an answered request's time (not a 429's: a refused request costs nothing)."""
+        with self._lock:
+            self.remaining_ms = remaining_ms
+            self.budget_ms = max(self.budget_ms, remaining_ms + elapsed_ms)
+            self._charges.append((now, elapsed_ms))
+            horizon = now - self.window_seconds
+            while self._charges and self._charges[0][0] <= horizon:
+                self._charges.popleft()
+
+    def free_at(self, now: float) -> float:
+        """Return when the server takes a request: `now`, or once enough time left the window."""
+        with self._lock:
+            if not self.budget_ms:
+                return now
+            window = self.window_seconds
+            live = [(at, ms) for at, ms in self._charges if at > now - window]
+        used = sum(ms for _, ms in live)
+        for at, ms in live:
+            if used < self.budget_ms:
+                break
+            used -= ms
+            now = at + window
+        return now
+
+
 @dataclasses.dataclass
 class ServerHints:
     """What the server last said about how to call it."""
 
     dop_hint: int | None = None  # `x-ms-dop-hint`: the degree of parallelism it recommends
+    #: The user's execution time budget as the answers' `x-ms-ratelimit-time-remaining-…` tell.
+    budget: ExecutionBudget = dataclasses.field(default_factory=ExecutionBudget)
 
     def read(self, response: requests.Response, *args: t.Any, **kwargs: t.Any) -> None:
         """Keep the hints of a response (a `requests` response hook)."""
         value = response.headers.get("x-ms-dop-hint")
         if value is not None and value.isdigit() and int(value) > 0:
             self.dop_hint = int(value)
+        remaining = _milliseconds(response.headers.get(TIME_REMAINING))
+        if remaining is not None and response.status_code != HTTPStatus.TOO_MANY_REQUESTS:
+            elapsed = response.elapsed.total_seconds() * 1000
+            self.budget.record(remaining, elapsed, time.monotonic())
+
+
+def _milliseconds(value: str | None) -> float | None:
+    """`1,199,523.00` (as Dataverse writes it) → 1199523.0; None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.replace(",", "")))
+    except ValueError:
+        return None
 
 
 class DataverseClient:

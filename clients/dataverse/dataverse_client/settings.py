@@ -100,8 +100,9 @@ POOL_SETTINGS = th.PropertiesList(
         th.IntegerType(minimum=1),
         default=DEFAULT_MAX_PARALLEL,
         description="Bulk requests in flight per application user at most; the server's "
-        "x-ms-dop-hint (recommended degree of parallelism) lowers it, and a user has one in "
-        "flight until its first response tells the hint. 1: one request at a time",
+        "x-ms-dop-hint (recommended degree of parallelism) lowers it (a user with no answer "
+        "yet takes the hint another user got, else has one in flight until its first answer). "
+        "1: one request at a time",
     ),
     th.Property(
         "additional_app_users",
