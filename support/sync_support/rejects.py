@@ -1,13 +1,14 @@
 """Rejected records (a JSON Lines file) and the run's outcome counts per stream (both targets).
 
 Each target names its own outcomes (`RunSummary(outcomes)`): the order its summary lines and
-its summary file list them in.
+its summary file list them in. `Report` is where a sink sends each record's outcome.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import logging
 import threading
 import typing as t
 from collections import Counter
@@ -114,3 +115,54 @@ class RunSummary:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+class Report:
+    """Where a record's outcome goes: the run's counts and, for a refused record, the rejects file.
+
+    Thread-safe as its two parts are. Subclasses may leave fields of a rejected record out of
+    the file (`kept`).
+    """
+
+    def __init__(
+        self, summary: RunSummary, rejects: RejectsFile, logger: logging.Logger | None = None
+    ) -> None:
+        """Count into `summary`, write refused records to `rejects`."""
+        self.summary = summary
+        self.rejects = rejects
+        self.logger = logger or logging.getLogger(__name__)
+
+    def add(self, stream: str, outcome: str, count: int = 1) -> None:
+        """Count `count` records of `stream` with `outcome`."""
+        self.summary.add(stream, outcome, count)
+
+    def reject(
+        self,
+        stream: str,
+        record: t.Mapping[str, t.Any],
+        key: str | None,
+        reason: str,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Count the record rejected and write it with the reason.
+
+        `field` names the record's field at fault, when the target knows it.
+        """
+        self.logger.warning("Rejected %s record %s: %s", stream, key, reason)
+        self.summary.add(stream, "rejected")
+        self.rejects.write(
+            stream=stream,
+            key=key,
+            reason=reason,
+            field=field,
+            status=status,
+            code=code,
+            record={k: v for k, v in record.items() if self.kept(k, v)},
+        )
+
+    def kept(self, name: str, value: t.Any) -> bool:
+        """Whether a field of a rejected record is written to the file (all, here)."""
+        return True

@@ -203,8 +203,8 @@ class EmailEventSink(DataverseSink):
             kept = self._without_missing_contacts(table_rows)
             existing = self.existing_event_ids(table, [row.event_id for row in kept])
             created = sum(row.event_id.casefold() not in existing for row in kept)
-            self.target.summary.add(self.stream_name, "created", created)
-            self.target.summary.add(self.stream_name, "updated", len(kept) - created)
+            self.report.add(self.stream_name, "created", created)
+            self.report.add(self.stream_name, "updated", len(kept) - created)
 
     def existing_event_ids(self, table: ActivityTable, event_ids: Sequence[str]) -> set[str]:
         """Return which of `event_ids` (casefolded, as Dataverse compares) have a row already."""
@@ -261,7 +261,7 @@ class EmailEventSink(DataverseSink):
                 self.send(table, pending[:middle])
                 self.send(table, pending[middle:])
                 return
-            self.target.summary.add(self.stream_name, "upserted", len(pending))
+            self.report.add(self.stream_name, "upserted", len(pending))
             return
 
     def _without_missing_contacts(self, rows: list[EventRow]) -> list[EventRow]:

@@ -77,11 +77,12 @@ class DataverseSink(BatchSink):
         schema: dict,
         key_properties: Sequence[str] | None,
     ) -> None:
-        """Take the shared client (reads) and pool of application users (writes) from the target."""
+        """Take the shared client (reads), pool of application users (writes) and report."""
         super().__init__(target, stream_name, schema, key_properties)
         self.target = t.cast("TargetDynamics365", target)
         self.client = self.target.client
         self.pool = self.target.pool
+        self.report = self.target.report
         self.dry_run: bool = self.target.dry_run
 
     @property
@@ -127,7 +128,7 @@ class DataverseSink(BatchSink):
         exhausted retries stop the run. With `dry_run` nothing is sent: the rows are counted.
         """
         if self.dry_run:
-            self.target.summary.add(self.stream_name, outcome, len(rows))
+            self.report.add(self.stream_name, outcome, len(rows))
             return
         body = {"Targets": [row.target for row in rows]}
         try:
@@ -147,33 +148,16 @@ class DataverseSink(BatchSink):
             self.write(action, rows[:middle], outcome)
             self.write(action, rows[middle:], outcome)
             return
-        self.target.summary.add(self.stream_name, outcome, len(rows))
+        self.report.add(self.stream_name, outcome, len(rows))
 
     def reject(
-        self,
-        record: dict[str, t.Any],
-        key: str | None,
-        reason: str,
-        *,
-        field: str | None = None,
-        status: int | None = None,
-        code: str | None = None,
+        self, record: dict[str, t.Any], key: str | None, reason: str, **details: t.Any
     ) -> None:
-        """Count the record as rejected and write it to the rejects file with the reason.
+        """Count the record rejected and write it with the reason (`Report.reject`).
 
-        `field` names the record's field at fault, when the target knows it.
+        `details`: the record's `field` at fault when known, the answer's `status`, `code`.
         """
-        self.logger.warning("Rejected %s record %s: %s", self.stream_name, key, reason)
-        self.target.summary.add(self.stream_name, "rejected")
-        self.target.rejects.write(
-            stream=self.stream_name,
-            key=key,
-            reason=reason,
-            record=record,
-            field=field,
-            status=status,
-            code=code,
-        )
+        self.report.reject(self.stream_name, record, key, reason, **details)
 
 
 class OptOutSink(DataverseSink):
@@ -233,7 +217,7 @@ class OptOutSink(DataverseSink):
         """Read the batch's contacts, then write what differs."""
         records = context.get("records", [])
         if self.mode not in WRITING_MODES:
-            self.target.summary.add(self.stream_name, "skipped_mode", len(records))
+            self.report.add(self.stream_name, "skipped_mode", len(records))
             return
         latest = self._latest_per_contact(records)
         current = self.read_contacts(list(latest), [*self.fields, MODIFIED_ON])
@@ -257,14 +241,14 @@ class OptOutSink(DataverseSink):
                 if decision.is_reassertion:
                     reasserting.add(contact_id)
             else:
-                self.target.summary.add(self.stream_name, "unchanged")
+                self.report.add(self.stream_name, "unchanged")
         # One row per contact in a batch: its chunks may be written side by side.
         self._rejected = set()
         write = partial(self.write, UPDATE_MULTIPLE, outcome="updated")
         self.pool.run([partial(write, chunk) for chunk in chunks(updates, MAX_TARGETS)])
         reasserted = len(reasserting - self._rejected)
         if reasserted:
-            self.target.summary.add(self.stream_name, "opt_outs_reasserted", reasserted)
+            self.report.add(self.stream_name, "opt_outs_reasserted", reasserted)
 
     def reject(
         self, record: dict[str, t.Any], key: str | None, reason: str, **details: t.Any
@@ -280,7 +264,7 @@ class OptOutSink(DataverseSink):
         for record in records:
             external_id = record.get("externalId")
             if not external_id:
-                self.target.summary.add(self.stream_name, "skipped")
+                self.report.add(self.stream_name, "skipped")
                 continue
             if not is_guid(external_id):
                 self.reject(

@@ -222,7 +222,7 @@ class TableSink(DataverseSink):
         for record in records:
             deleted = record.get(DELETED_AT) not in (None, "")
             if deleted and not self.spec.deletes:
-                self.target.summary.add(self.stream_name, "skipped_deletes")
+                self.report.add(self.stream_name, "skipped_deletes")
                 continue
             row = self._deleted_row(record) if deleted else self._row(record)
             if row is None:
@@ -245,9 +245,9 @@ class TableSink(DataverseSink):
         if self.dry_run:
             existing = self.existing_keys([row.match for row in upserts])
             created = sum(row.match not in existing for row in upserts)
-            self.target.summary.add(self.stream_name, "created", created)
-            self.target.summary.add(self.stream_name, "updated", len(upserts) - created)
-            self.target.summary.add(self.stream_name, "deleted", len(deletes))
+            self.report.add(self.stream_name, "created", created)
+            self.report.add(self.stream_name, "updated", len(upserts) - created)
+            self.report.add(self.stream_name, "deleted", len(deletes))
             return
         upsert = self._upsert_multiple if self.bulk else self._upsert_changeset
         for rows, write, outcome in (
@@ -266,7 +266,7 @@ class TableSink(DataverseSink):
         """
         existing = self.existing_keys([row.match for row in rows])
         new = [row for row in rows if row.match not in existing]
-        self.target.summary.add(self.stream_name, "skipped_existing", len(rows) - len(new))
+        self.report.add(self.stream_name, "skipped_existing", len(rows) - len(new))
         return new
 
     @property
@@ -331,11 +331,11 @@ class TableSink(DataverseSink):
                     return
                 row = pending.pop(index)
                 if outcome == "deleted" and exc.code == OBJECT_DOES_NOT_EXIST:
-                    self.target.summary.add(self.stream_name, outcome)  # already gone
+                    self.report.add(self.stream_name, outcome)  # already gone
                 else:
                     self._reject_row(row, exc)
                 continue
-            self.target.summary.add(self.stream_name, outcome, len(pending))
+            self.report.add(self.stream_name, outcome, len(pending))
             return
 
     def _reject_row(self, row: TableRow, exc: DataverseAPIError) -> None:

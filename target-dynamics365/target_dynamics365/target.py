@@ -12,7 +12,7 @@ from dataverse_client.settings import CONNECTION_SETTINGS, POOL_SETTINGS
 from singer_sdk import Target
 from singer_sdk import typing as th
 from sync_support.interrupt import stop_on_signal
-from sync_support.rejects import RejectsFile, RunSummary
+from sync_support.rejects import RejectsFile, Report, RunSummary
 from sync_support.settings_check import STRICT_SETTINGS, validate_settings
 from typing_extensions import override
 
@@ -193,6 +193,11 @@ class TargetDynamics365(Target):
         """The rejects file of this run."""
         path = self.config.get("rejects_file") or DEFAULT_REJECTS_FILE
         return RejectsFile(path, dry_run=self.dry_run)
+
+    @cached_property
+    def report(self) -> Report:
+        """Where the sinks count each record's outcome and write the refused ones."""
+        return Report(self.summary, self.rejects, self.logger)
 
     @property
     def max_parallelism(self) -> int:
