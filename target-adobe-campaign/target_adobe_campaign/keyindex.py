@@ -54,7 +54,7 @@ from target_adobe_campaign.state import (
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Collection, Iterable
+    from collections.abc import Collection, Iterable, Iterator
 
     import requests
     from campaign_client.client import CampaignClient
@@ -268,12 +268,7 @@ class KeyIndex:
         first = FirstResponse()
         changed, sentinel_seen = 0, False
         top: tuple[datetime.datetime | None, str] | None = None
-        for page in self.client.iter_pages(
-            self.route.path,
-            NEWEST_FIRST,
-            line_count=INDEX_LINE_COUNT,
-            on_response=first,
-        ):
+        for page in self._pages(NEWEST_FIRST, first):
             done = not page.get("content")
             for record in page.get("content", ()):
                 stamp = campaign_time(record.get("lastModified"))
@@ -337,12 +332,7 @@ class KeyIndex:
         store.commit()
         first = FirstResponse()
         top: tuple[datetime.datetime | None, str] | None = None
-        for page in self.client.iter_pages(
-            self.route.path,
-            OLDEST_FIRST,
-            line_count=INDEX_LINE_COUNT,
-            on_response=first,
-        ):
+        for page in self._pages(OLDEST_FIRST, first):
             for record in page.get("content", ()):
                 self._put_read(record)
                 stamp = campaign_time(record.get("lastModified"))
@@ -352,6 +342,12 @@ class KeyIndex:
         self._mark_read(first.response, top)
         store.set_meta(state="ready")
         store.set_time_meta("built_at", datetime.datetime.now(datetime.UTC))
+
+    def _pages(self, order: dict[str, str], first: FirstResponse) -> Iterator[dict[str, t.Any]]:
+        """Page through the resource in `order`, big pages; `first` keeps the first response."""
+        return self.client.iter_pages(
+            self.route.path, order, line_count=INDEX_LINE_COUNT, on_response=first
+        )
 
     def _mark_read(
         self,
